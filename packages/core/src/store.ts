@@ -1,0 +1,176 @@
+/**
+ * The storage contracts that `@keyfob/store` implements and `@keyfob/flows` consumes.
+ *
+ * `core` defines the shapes only: it never touches a disk or a keychain.
+ *
+ * @module
+ */
+
+/**
+ * Identifies one stored credential. Two credentials with the same issuer and client id but a
+ * different `account` are independent (several accounts per provider).
+ */
+export interface TokenKey {
+  /** The issuer identifier exactly as configured (the key openEO uses too). */
+  readonly issuer: string
+  /** The OAuth `client_id` the tokens were issued to. */
+  readonly clientId: string
+  /** A local account label; omitted means the default account. */
+  readonly account?: string
+}
+
+/**
+ * What a token store keeps for one {@link TokenKey}: plain JSON data, so every adapter can
+ * persist it as is. Times are epoch milliseconds.
+ */
+export interface TokenRecord {
+  /** The last access token, so a valid one can be answered without a network call. */
+  readonly accessToken?: string
+  /** The token type as the server sent it, lower-cased (`bearer`, `dpop`). */
+  readonly tokenType?: string
+  /** When the access token expires (epoch ms), from `expires_in` and the clock at issue. */
+  readonly expiresAt?: number
+  /** The refresh token, the long-lived secret. */
+  readonly refreshToken?: string
+  /** When the refresh token expires (epoch ms), from a non-standard `refresh_expires_in`. */
+  readonly refreshExpiresAt?: number
+  /** The last ID token (a JWT), kept for `id_token_hint` at logout and for `status`. */
+  readonly idToken?: string
+  /** The scope the server granted, space separated. */
+  readonly scope?: string
+  /** When this record was written (epoch ms). */
+  readonly updatedAt: number
+}
+
+/** Options for {@link TokenStore.lock}. */
+export interface LockOptions {
+  /** Give up waiting for the lock when this signal aborts. */
+  readonly signal?: AbortSignal
+  /** Give up waiting after this many milliseconds (adapter default when omitted). */
+  readonly timeoutMs?: number
+}
+
+/**
+ * Where tokens live. Implementations: `memoryTokenStore`, `fileTokenStore`, `keychainTokenStore`
+ * in `@keyfob/store`.
+ *
+ * Every method is atomic on its own. `lock` gives exclusive access to one key across every
+ * holder of the same store (for the file store: across processes), which is what makes "one
+ * refresh at a time" possible.
+ */
+export interface TokenStore {
+  /** A short name for messages: `memory`, `file`, `keychain`. */
+  readonly kind: string
+  /** The record for `key`, or `undefined` when there is none. */
+  get(key: TokenKey): Promise<TokenRecord | undefined>
+  /** Replaces the record for `key`. */
+  set(key: TokenKey, record: TokenRecord): Promise<void>
+  /** Removes the record for `key`; resolves `true` when there was one. */
+  delete(key: TokenKey): Promise<boolean>
+  /** Every stored key with its record. */
+  list(): Promise<Array<{ readonly key: TokenKey; readonly record: TokenRecord }>>
+  /**
+   * Runs `fn` while holding the exclusive lock for `key`, and releases it however `fn` ends.
+   * Waiting is bounded: the adapter rejects with a typed timeout error.
+   */
+  lock<T>(key: TokenKey, fn: () => Promise<T>, options?: LockOptions): Promise<T>
+}
+
+/**
+ * Where configuration lives. `update` is an atomic read-modify-write: concurrent updaters lose
+ * nothing.
+ */
+export interface ConfigStore {
+  /** A short name for messages: `memory`, `file`. */
+  readonly kind: string
+  /** The current configuration ({@link emptyConfig} when nothing is stored yet). */
+  read(): Promise<KeyfobConfig>
+  /** Applies `fn` to the current configuration under a lock, persists and returns the result. */
+  update(fn: (current: KeyfobConfig) => KeyfobConfig): Promise<KeyfobConfig>
+}
+
+/** One client registered at a provider. */
+export interface ClientEntry {
+  readonly clientId: string
+  /** Present for confidential clients only. Redacted in every dump. */
+  readonly clientSecret?: string
+  /** The grants this client may use, in openEO's vocabulary (`urn:…:device_code+pkce`, …). */
+  readonly grantTypes?: readonly string[]
+}
+
+/** One OpenID provider (or plain OAuth 2.0 authorization server) in the configuration. */
+export interface ProviderEntry {
+  /** The issuer identifier; discovery is `issuer + /.well-known/openid-configuration`. */
+  readonly issuer: string
+  /** A human title, shown in lists. */
+  readonly title?: string
+  /** Scopes to ask for on top of `openid`. */
+  readonly scopes?: readonly string[]
+  /** The client to use unless one is named explicitly. */
+  readonly client?: ClientEntry
+  /** Clients the API advertises (openEO's `default_clients`), filtered by grant at use. */
+  readonly defaultClients?: readonly ClientEntry[]
+  /** Extra parameters for the authorization and device-authorization requests. */
+  readonly authorizationParameters?: Readonly<Record<string, string>>
+}
+
+/** HTTP Basic credentials for an API that uses them (openEO's `/credentials/basic`). */
+export interface BasicCredentials {
+  readonly username: string
+  /** Redacted in every dump. */
+  readonly password: string
+}
+
+/** How to authenticate against one API (keyed by its normalized base URL). */
+export interface ApiEntry {
+  /** The provider ids this API accepts, in the API's order. */
+  readonly providers?: readonly string[]
+  /** The provider to use for this API unless one is named explicitly. */
+  readonly defaultProvider?: string
+  /** Basic credentials, when the API uses them. */
+  readonly basic?: BasicCredentials
+}
+
+/** The whole configuration file, schema version 1. */
+export interface KeyfobConfig {
+  /** The schema version; readers accept newer versions and keep unknown fields. */
+  readonly version: 1
+  /** Provider id → provider. */
+  readonly providers: Readonly<Record<string, ProviderEntry>>
+  /** API base URL → API settings. */
+  readonly apis: Readonly<Record<string, ApiEntry>>
+  /** The provider used when none is named and there are several. */
+  readonly defaultProvider?: string
+  /** The account label used when none is named. */
+  readonly defaultAccount?: string
+}
+
+/**
+ * A configuration with nothing in it.
+ *
+ * @returns A fresh, empty schema-version-1 configuration.
+ * @example
+ * ```ts
+ * import { emptyConfig } from '@keyfob/core'
+ * const config = emptyConfig()
+ * config.providers // {}
+ * ```
+ */
+export function emptyConfig(): KeyfobConfig {
+  return { version: 1, providers: {}, apis: {} }
+}
+
+/**
+ * A stable string form of a {@link TokenKey}, for maps and file keys.
+ *
+ * @param key - The key to encode.
+ * @returns `issuer␟clientId␟account` with the unit separator, never ambiguous.
+ * @example
+ * ```ts
+ * import { tokenKeyId } from '@keyfob/core'
+ * tokenKeyId({ issuer: 'https://idp.example', clientId: 'cli' }) // 'https://idp.example\u001fcli\u001f'
+ * ```
+ */
+export function tokenKeyId(key: TokenKey): string {
+  return `${key.issuer}\u001f${key.clientId}\u001f${key.account ?? ''}`
+}

@@ -1,0 +1,268 @@
+/** The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2) and its login form. @module */
+
+import type { LogDraft } from './app.ts'
+import { loginPage } from './html.ts'
+import { redactParams } from './journal.ts'
+import { grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { MockClient, MockUser } from './types.ts'
+import { parseScope, randomToken, timingSafeEqual } from './util.ts'
+import { fail, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
+
+const PKCE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/
+const PENDING_LOGIN_MS = 10 * 60 * 1000
+
+/** Whether `requested` matches a registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7.3). @internal */
+export function redirectUriMatches(registered: readonly string[], requested: string): boolean {
+  if (registered.includes(requested)) return true
+  let url: URL
+  try {
+    url = new URL(requested)
+  } catch {
+    return false
+  }
+  if (url.protocol !== 'http:' || (url.hostname !== '127.0.0.1' && url.hostname !== '[::1]')) return false
+  return registered.some((r) => {
+    try {
+      const reg = new URL(r)
+      return (
+        reg.protocol === 'http:' &&
+        reg.hostname === url.hostname &&
+        reg.pathname === url.pathname &&
+        reg.search === url.search
+      )
+    } catch {
+      return false
+    }
+  })
+}
+
+/** GET or POST /authorize. @internal */
+export async function authorize(p: Provider, request: Request, log: LogDraft): Promise<Response> {
+  const params =
+    request.method === 'POST' ? await readForm(request) : parseParams(new URL(request.url).searchParams)
+  log.params = redactParams(params)
+  // Until client and redirect URI are known good, errors are answered here, never redirected.
+  const clientId = required(params, 'client_id')
+  log.clientId = clientId
+  const client = p.clients.get(clientId)
+  if (!client) throw fail('invalid_request', `unknown client "${truncate(clientId)}"`)
+  const redirectUri = required(params, 'redirect_uri')
+  if (!redirectUriMatches(client.redirectUris ?? [], redirectUri)) {
+    throw fail(
+      'invalid_request',
+      `redirect_uri "${truncate(redirectUri, 200)}" is not registered for client ${client.clientId}`,
+    )
+  }
+  try {
+    const checked = checkAuthorizationRequest(p, client, params)
+    const prompt = new Set(parseScope(params.get('prompt')))
+    const showForm = prompt.has('login') || (p.settings.login === 'form' && !params.has('login_hint'))
+    if (prompt.has('none') && (showForm || prompt.size > 1)) {
+      throw new AuthorizationError('login_required', 'prompt=none, but this request needs the login page')
+    }
+    if (showForm) {
+      const requestId = randomToken(16)
+      p.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
+      return loginPage(p.url('/login'), requestId, client.clientName ?? client.clientId)
+    }
+    let user: MockUser
+    const hint = params.get('login_hint')
+    if (hint !== undefined) {
+      const found = p.userByLogin(hint)
+      if (!found)
+        throw new AuthorizationError('access_denied', `login_hint "${truncate(hint)}" names no user`)
+      user = found
+    } else {
+      try {
+        user = p.defaultLoginUser()
+      } catch {
+        throw new AuthorizationError('access_denied', 'the mock IdP has no user to log in')
+      }
+    }
+    return issueCode(p, client, params, checked, user)
+  } catch (error) {
+    if (error instanceof AuthorizationError || error instanceof OAuthFailure) {
+      const code = error instanceof AuthorizationError ? error.error : error.error
+      const description = error instanceof AuthorizationError ? error.description : error.description
+      log.error = code
+      return redirectWith(p, redirectUri, params.get('state'), {
+        error: code,
+        error_description: description,
+      })
+    }
+    throw error
+  }
+}
+
+/** POST /login: the login form of a pending authorization request. @internal */
+export async function login(p: Provider, request: Request, log: LogDraft): Promise<Response> {
+  const form = await readForm(request)
+  log.params = redactParams(form)
+  const requestId = required(form, 'request_id')
+  const pending = p.pendingLogins.get(requestId)
+  if (!pending || pending.expMs <= p.clock.now()) {
+    p.pendingLogins.delete(requestId)
+    throw fail(
+      'invalid_request',
+      'this login request is unknown or has expired; start the authorization again',
+    )
+  }
+  const { params, client } = pending
+  log.clientId = client.clientId
+  const redirectUri = params.get('redirect_uri') ?? ''
+  if (form.get('action') === 'cancel') {
+    p.pendingLogins.delete(requestId)
+    log.error = 'access_denied'
+    return redirectWith(p, redirectUri, params.get('state'), {
+      error: 'access_denied',
+      error_description: 'the user cancelled the login',
+    })
+  }
+  const user = p.userByLogin(form.get('username') ?? '')
+  const password = form.get('password') ?? ''
+  if (!user || user.password === undefined || !timingSafeEqual(password, user.password)) {
+    log.error = 'access_denied'
+    return loginPage(
+      p.url('/login'),
+      requestId,
+      client.clientName ?? client.clientId,
+      'Wrong username or password.',
+    )
+  }
+  p.pendingLogins.delete(requestId)
+  return issueCode(p, client, params, checkAuthorizationRequest(p, client, params), user)
+}
+
+interface CheckedRequest {
+  readonly scope: readonly string[]
+  readonly codeChallenge: string | undefined
+  readonly method: 'S256' | 'plain' | undefined
+}
+
+class AuthorizationError extends Error {
+  readonly error: string
+  readonly description: string
+  constructor(error: string, description: string) {
+    super(description)
+    this.error = error
+    this.description = description
+  }
+}
+
+function checkAuthorizationRequest(
+  p: Provider,
+  client: MockClient,
+  params: ReadonlyMap<string, string>,
+): CheckedRequest {
+  const responseType = params.get('response_type')
+  if (responseType === undefined)
+    throw new AuthorizationError('invalid_request', 'the "response_type" parameter is missing')
+  if (responseType !== 'code') {
+    throw new AuthorizationError(
+      'unsupported_response_type',
+      `response_type "${truncate(responseType)}" is not supported; use "code"`,
+    )
+  }
+  if (!grantsOf(client).includes('authorization_code')) {
+    throw new AuthorizationError(
+      'unauthorized_client',
+      `client ${client.clientId} may not use the authorization code grant`,
+    )
+  }
+  const responseMode = params.get('response_mode')
+  if (responseMode !== undefined && responseMode !== 'query') {
+    throw new AuthorizationError(
+      'invalid_request',
+      `response_mode "${truncate(responseMode)}" is not supported; use "query"`,
+    )
+  }
+  for (const unsupported of ['request', 'request_uri']) {
+    if (params.has(unsupported)) {
+      throw new AuthorizationError(
+        `${unsupported}_not_supported`,
+        `the "${unsupported}" parameter is not supported`,
+      )
+    }
+  }
+  let scope: readonly string[]
+  try {
+    scope = p.checkScope(client, parseScope(params.get('scope')))
+  } catch (error) {
+    if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
+    throw error
+  }
+  const codeChallenge = params.get('code_challenge')
+  const requestedMethod = params.get('code_challenge_method')
+  const pkceRequired = client.requirePkce ?? !isConfidential(client)
+  if (codeChallenge === undefined) {
+    if (requestedMethod !== undefined)
+      throw new AuthorizationError('invalid_request', 'code_challenge_method without code_challenge')
+    if (pkceRequired) {
+      throw new AuthorizationError(
+        'invalid_request',
+        `client ${client.clientId} must use PKCE: send code_challenge with code_challenge_method=S256`,
+      )
+    }
+    return { scope, codeChallenge: undefined, method: undefined }
+  }
+  // RFC 7636 §4.3: the method defaults to plain, which this IdP refuses unless the client allows it.
+  const method = requestedMethod ?? 'plain'
+  if (method !== 'S256' && method !== 'plain') {
+    throw new AuthorizationError(
+      'invalid_request',
+      `code_challenge_method "${truncate(method)}" is not supported; use S256`,
+    )
+  }
+  if (method === 'plain' && !client.allowPlainPkce) {
+    throw new AuthorizationError(
+      'invalid_request',
+      'PKCE method "plain" is refused; use code_challenge_method=S256',
+    )
+  }
+  if (!PKCE_CHALLENGE.test(codeChallenge)) {
+    throw new AuthorizationError(
+      'invalid_request',
+      'code_challenge must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.2)',
+    )
+  }
+  return { scope, codeChallenge, method }
+}
+
+function issueCode(
+  p: Provider,
+  client: MockClient,
+  params: ReadonlyMap<string, string>,
+  checked: CheckedRequest,
+  user: MockUser,
+): Response {
+  const now = p.clock.now()
+  const code = randomToken(32)
+  p.codes.set(code, {
+    clientId: client.clientId,
+    redirectUri: params.get('redirect_uri') ?? '',
+    sub: user.sub,
+    scope: checked.scope,
+    nonce: params.get('nonce'),
+    codeChallenge: checked.codeChallenge,
+    codeChallengeMethod: checked.method,
+    expMs: now + p.settings.authorizationCodeS * 1000,
+    authTimeMs: now,
+    used: false,
+    grantId: undefined,
+  })
+  return redirectWith(p, params.get('redirect_uri') ?? '', params.get('state'), { code })
+}
+
+/** A 302 to the client's redirect URI with `state` and `iss` (RFC 9207) added. @internal */
+export function redirectWith(
+  p: Provider,
+  redirectUri: string,
+  state: string | undefined,
+  values: Record<string, string>,
+): Response {
+  const target = new URL(redirectUri)
+  for (const [key, value] of Object.entries(values)) target.searchParams.set(key, value)
+  if (state !== undefined) target.searchParams.set('state', state)
+  target.searchParams.set('iss', p.issuer)
+  return new Response(null, { status: 302, headers: { location: target.href, 'cache-control': 'no-store' } })
+}

@@ -1,0 +1,410 @@
+/** The control plane: the same operations in-process (`idp.control`) and over HTTP. @module */
+import type { MockClock } from './clock.ts'
+import { MockIdpError } from './errors.ts'
+import type { FaultRule } from './faults.ts'
+import type { JournalEntry, JournalFilter } from './journal.ts'
+import { info, type KeyInfo } from './keys.ts'
+import {
+  type ClaimOverrides,
+  checkClient,
+  checkUser,
+  type DeviceRecord,
+  type Provider,
+  type TokenResponse,
+} from './provider.ts'
+import type { MockClient, MockUser, SigningAlg } from './types.ts'
+import { isRecord } from './util.ts'
+import { fail, json, OAuthFailure, readJsonObject } from './wire.ts'
+
+/** A device authorization as tests see it (the device code itself stays secret). */
+export interface DeviceInfo {
+  /** The user code a person would type. */
+  readonly userCode: string
+  /** The client that asked. */
+  readonly clientId: string
+  /** The scope asked for. */
+  readonly scope: string
+  /** `pending`, `approved`, `denied` or `consumed` (tokens were issued). */
+  readonly status: DeviceRecord['status']
+  /** The approving user. */
+  readonly sub?: string
+  /** When the device code expires (mock clock, epoch ms). */
+  readonly expiresAtMs: number
+  /** Whether it has expired on the mock clock. */
+  readonly expired: boolean
+  /** The polling interval now in force, in seconds (grows with each `slow_down`). */
+  readonly intervalS: number
+}
+
+/** What {@link MockIdpControl.tokens}.issue mints. */
+export interface IssueTokenOptions {
+  /** The client the tokens are for (must be registered). */
+  readonly clientId: string
+  /** The user; default the client itself (like client credentials). */
+  readonly sub?: string
+  /** Scopes, space separated or as an array. */
+  readonly scope?: string | readonly string[]
+  /** The `aud` of the access token. */
+  readonly audience?: string | readonly string[]
+  /** Issue a refresh token too (default: when the client may use the refresh grant and `sub` is a user). */
+  readonly refresh?: boolean
+  /** An ID token `nonce`. */
+  readonly nonce?: string
+}
+
+/**
+ * Drives the mock IdP from a test: users, clients, device codes, the clock, keys, faults, the
+ * journal, claims and logins. Every method is also reachable over HTTP under the control prefix
+ * (default `/_control`), so a test in another process can do the same.
+ */
+export interface MockIdpControl {
+  /** Users who can log in. */
+  readonly users: {
+    /** Adds a user. @throws MockIdpError `ERR_DUPLICATE` when the sub or username is taken. */
+    add(user: MockUser): MockUser
+    /** Changes a user's username, password or claims (claims are replaced, not merged). */
+    update(sub: string, patch: Omit<Partial<MockUser>, 'sub'>): MockUser
+    /** Removes a user; resolves `true` when there was one. */
+    remove(sub: string): boolean
+    /** One user, or `undefined`. */
+    get(sub: string): MockUser | undefined
+    /** Every user. */
+    list(): MockUser[]
+  }
+  /** Registered clients. */
+  readonly clients: {
+    /** Registers a client. @throws MockIdpError `ERR_DUPLICATE` when the id is taken. */
+    add(client: MockClient): MockClient
+    /** Unregisters a client; `true` when there was one. */
+    remove(clientId: string): boolean
+    /** One client, or `undefined`. */
+    get(clientId: string): MockClient | undefined
+    /** Every client. */
+    list(): MockClient[]
+  }
+  /** Device authorizations (RFC 8628). */
+  readonly devices: {
+    /** Device authorizations, newest last; `status` narrows them. */
+    list(filter?: { readonly status?: DeviceRecord['status'] }): DeviceInfo[]
+    /** The newest pending one, or `undefined`. */
+    latestPending(): DeviceInfo | undefined
+    /**
+     * Approves a pending user code for a user (default: the headless login user).
+     * @throws MockIdpError `ERR_UNKNOWN_USER_CODE`, `ERR_DEVICE_CODE_STATE`, `ERR_UNKNOWN_USER`
+     */
+    approve(userCode: string, sub?: string): DeviceInfo
+    /** Denies a pending user code: the next poll gets `access_denied`. */
+    deny(userCode: string): DeviceInfo
+    /** Makes a device code expire now: the next poll gets `expired_token`. */
+    expire(userCode: string): DeviceInfo
+  }
+  /** The clock every expiry follows. */
+  readonly clock: MockClock
+  /** Signing keys. */
+  readonly keys: {
+    /**
+     * Makes a new signing key active. The old key stays in JWKS (and keeps verifying) for
+     * `graceMs` (default one hour) on the mock clock.
+     */
+    rotate(options?: { readonly graceMs?: number; readonly alg?: SigningAlg }): Promise<KeyInfo>
+    /** Keys in JWKS now, the active one last. */
+    list(): KeyInfo[]
+  }
+  /** Fault injection. */
+  readonly faults: {
+    /** Breaks the next `times` calls of an endpoint (see {@link FaultRule}). */
+    inject(rule: FaultRule): void
+    /** Active rules with their remaining counts. */
+    list(): FaultRule[]
+    /** Removes every rule. */
+    clear(): void
+  }
+  /** The request journal. */
+  readonly journal: {
+    /** Entries, oldest first, optionally filtered. */
+    entries(filter?: JournalFilter): JournalEntry[]
+    /** Forgets every entry. */
+    clear(): void
+  }
+  /** Per-test claim overrides. */
+  readonly claims: {
+    /** Merges claims into the next `times` token issuances (default 1). */
+    override(overrides: ClaimOverrides, options?: { readonly times?: number }): void
+    /** Drops every pending override. */
+    clear(): void
+  }
+  /** Headless login. */
+  readonly login: {
+    /** The next headless login (authorize or device approval without a user) picks this user. */
+    next(sub: string): void
+  }
+  /** Tokens without a client in the loop, for resource-server tests. */
+  readonly tokens: {
+    /** Issues tokens as the token endpoint would (recorded, introspectable, revocable). */
+    issue(options: IssueTokenOptions): Promise<TokenResponse>
+    /**
+     * Signs arbitrary claims with the active key: a token that verifies against JWKS but whose
+     * claims are whatever the test needs (expired, wrong audience, …). Not recorded.
+     */
+    sign(claims: Readonly<Record<string, unknown>>, options?: { readonly typ?: string }): Promise<string>
+  }
+  /** Forgets every grant, token, code, device code, fault and journal entry; users and clients go back to the options; the clock goes back to real time. */
+  reset(): void
+}
+
+function deviceInfo(p: Provider, d: DeviceRecord): DeviceInfo {
+  return {
+    userCode: d.userCode,
+    clientId: d.clientId,
+    scope: d.scope.join(' '),
+    status: d.status,
+    ...(d.sub !== undefined ? { sub: d.sub } : {}),
+    expiresAtMs: d.expMs,
+    expired: d.expMs <= p.clock.now(),
+    intervalS: d.intervalS,
+  }
+}
+
+/** Builds the in-process control object of a provider. @internal */
+export function createControl(p: Provider): MockIdpControl {
+  return {
+    users: {
+      add(user) {
+        const checked = checkUser(user)
+        if (p.users.has(checked.sub))
+          throw new MockIdpError('ERR_DUPLICATE', `a user with sub ${JSON.stringify(checked.sub)} exists`)
+        p.addUser(checked)
+        return checked
+      },
+      update(sub, patch) {
+        const current = p.user(sub)
+        const next = checkUser({ ...current, ...patch, sub })
+        p.addUser(next)
+        return next
+      },
+      remove: (sub) => p.users.delete(sub),
+      get: (sub) => p.users.get(sub),
+      list: () => [...p.users.values()],
+    },
+    clients: {
+      add(client) {
+        const checked = checkClient(client, p.settings.scopes)
+        if (p.clients.has(checked.clientId))
+          throw new MockIdpError(
+            'ERR_DUPLICATE',
+            `a client with id ${JSON.stringify(checked.clientId)} exists`,
+          )
+        p.clients.set(checked.clientId, checked)
+        return checked
+      },
+      remove: (clientId) => p.clients.delete(clientId),
+      get: (clientId) => p.clients.get(clientId),
+      list: () => [...p.clients.values()],
+    },
+    devices: {
+      list: (filter) =>
+        [...p.devices.values()]
+          .filter((d) => filter?.status === undefined || d.status === filter.status)
+          .map((d) => deviceInfo(p, d)),
+      latestPending() {
+        const pending = [...p.devices.values()].filter(
+          (d) => d.status === 'pending' && d.expMs > p.clock.now(),
+        )
+        const last = pending[pending.length - 1]
+        return last ? deviceInfo(p, last) : undefined
+      },
+      approve: (userCode, sub) => deviceInfo(p, p.decideDevice(userCode, 'approve', sub)),
+      deny: (userCode) => deviceInfo(p, p.decideDevice(userCode, 'deny')),
+      expire(userCode) {
+        const device = p.deviceForUserCode(userCode)
+        ;(device as { expMs: number }).expMs = Math.min(device.expMs, p.clock.now())
+        return deviceInfo(p, device)
+      },
+    },
+    clock: p.clock,
+    keys: {
+      async rotate(options = {}) {
+        const graceMs = options.graceMs ?? 3_600_000
+        if (!(typeof graceMs === 'number' && graceMs >= 0 && Number.isFinite(graceMs))) {
+          throw new MockIdpError(
+            'ERR_INVALID_OPTION',
+            `graceMs must be a non-negative number, got ${String(graceMs)}`,
+          )
+        }
+        return p.keys.rotate(graceMs, options.alg)
+      },
+      list: () => p.keys.published().map(info),
+    },
+    faults: {
+      inject: (rule) => p.faults.add(rule),
+      list: () => p.faults.list(),
+      clear: () => p.faults.clear(),
+    },
+    journal: {
+      entries: (filter) => p.journal.entries(filter),
+      clear: () => p.journal.clear(),
+    },
+    claims: {
+      override(overrides, options = {}) {
+        const times = options.times ?? 1
+        if (!(times > 0))
+          throw new MockIdpError('ERR_INVALID_OPTION', `times must be positive, got ${String(times)}`)
+        p.claimOverrides.push({ overrides, remaining: times })
+      },
+      clear() {
+        p.claimOverrides = []
+      },
+    },
+    login: {
+      next(sub) {
+        p.user(sub)
+        p.loginQueue.push(sub)
+      },
+    },
+    tokens: {
+      async issue(options) {
+        const client = p.client(options.clientId)
+        const sub = options.sub ?? client.clientId
+        const isUser = options.sub !== undefined
+        if (isUser) p.user(sub)
+        const scope =
+          typeof options.scope === 'string'
+            ? options.scope.split(' ').filter(Boolean)
+            : [...(options.scope ?? [])]
+        const grant = isUser ? p.newGrant(client.clientId, sub, scope, p.clock.now()) : undefined
+        return p.issue({
+          client,
+          grant,
+          sub,
+          scope,
+          refresh:
+            options.refresh ?? (isUser && (client.grantTypes ?? ['refresh_token']).includes('refresh_token')),
+          nonce: options.nonce,
+          audience: options.audience,
+        })
+      },
+      sign: (claims, options = {}) => p.signJwt({ ...claims }, options.typ ?? 'at+jwt'),
+    },
+    reset() {
+      p.resetState()
+      p.clock.reset()
+    },
+  }
+}
+
+/**
+ * Answers a control-plane HTTP request: `path` is relative to the prefix. Bodies are JSON; errors
+ * are `{ error, error_description }` with the {@link MockIdpError} code as `error`. @internal
+ */
+export async function controlHttp(
+  p: Provider,
+  control: MockIdpControl,
+  request: Request,
+  path: string,
+): Promise<Response> {
+  const method = request.method
+  const body = async (): Promise<Record<string, unknown>> =>
+    method === 'GET' || method === 'DELETE' ? {} : readJsonObject(request)
+  const segments = path.split('/').filter(Boolean).map(decodeURIComponent)
+  const [area, id, verb] = segments
+  const route = `${method} ${area ?? ''}${id !== undefined ? '/:id' : ''}${verb !== undefined ? `/${verb}` : ''}`
+  try {
+    switch (route) {
+      case 'GET users':
+        return json(control.users.list())
+      case 'POST users':
+        return json(control.users.add((await body()) as unknown as MockUser), 201)
+      case 'PATCH users/:id':
+        return json(control.users.update(id ?? '', (await body()) as Omit<Partial<MockUser>, 'sub'>))
+      case 'DELETE users/:id':
+        return json({ removed: control.users.remove(id ?? '') })
+      case 'GET clients':
+        return json(control.clients.list())
+      case 'POST clients':
+        return json(control.clients.add((await body()) as unknown as MockClient), 201)
+      case 'DELETE clients/:id':
+        return json({ removed: control.clients.remove(id ?? '') })
+      case 'GET devices':
+        return json(control.devices.list())
+      case 'POST devices/:id/approve': {
+        const sub = (await body()).sub
+        return json(control.devices.approve(id ?? '', typeof sub === 'string' ? sub : undefined))
+      }
+      case 'POST devices/:id/deny':
+        return json(control.devices.deny(id ?? ''))
+      case 'POST devices/:id/expire':
+        return json(control.devices.expire(id ?? ''))
+      case 'GET clock':
+        return json({ nowMs: p.clock.now(), frozen: p.clock.frozen })
+      case 'POST clock': {
+        const b = await body()
+        if (typeof b.setMs === 'number') p.clock.set(b.setMs)
+        if (typeof b.advanceMs === 'number') p.clock.advance(b.advanceMs)
+        if (b.frozen === true) p.clock.freeze()
+        if (b.frozen === false) p.clock.unfreeze()
+        return json({ nowMs: p.clock.now(), frozen: p.clock.frozen })
+      }
+      case 'GET keys':
+        return json(control.keys.list())
+      case 'POST keys/:id':
+        if (id !== 'rotate') break
+        return json(await control.keys.rotate((await body()) as { graceMs?: number; alg?: SigningAlg }))
+      case 'GET faults':
+        return json(control.faults.list())
+      case 'POST faults':
+        control.faults.inject((await body()) as unknown as FaultRule)
+        return json(control.faults.list(), 201)
+      case 'DELETE faults':
+        control.faults.clear()
+        return json([])
+      case 'GET journal': {
+        const q = new URL(request.url).searchParams
+        const filter: Record<string, unknown> = {}
+        for (const key of ['endpoint', 'grantType', 'clientId']) if (q.has(key)) filter[key] = q.get(key)
+        if (q.has('sinceSeq')) filter.sinceSeq = Number(q.get('sinceSeq'))
+        return json(control.journal.entries(filter as JournalFilter))
+      }
+      case 'DELETE journal':
+        control.journal.clear()
+        return json([])
+      case 'POST claims': {
+        const b = await body()
+        const times = typeof b.times === 'number' ? b.times : 1
+        const { times: _t, ...overrides } = b
+        control.claims.override(overrides as ClaimOverrides, { times })
+        return json({ ok: true }, 201)
+      }
+      case 'DELETE claims':
+        control.claims.clear()
+        return json({ ok: true })
+      case 'POST login': {
+        const sub = (await body()).sub
+        if (typeof sub !== 'string') throw fail('invalid_request', 'body needs "sub"')
+        control.login.next(sub)
+        return json({ ok: true })
+      }
+      case 'POST tokens':
+        return json(await control.tokens.issue((await body()) as unknown as IssueTokenOptions))
+      case 'POST tokens/:id': {
+        if (id !== 'sign') break
+        const b = await body()
+        if (!isRecord(b.claims)) throw fail('invalid_request', 'body needs "claims", an object')
+        return json({
+          token: await control.tokens.sign(b.claims, typeof b.typ === 'string' ? { typ: b.typ } : {}),
+        })
+      }
+      case 'POST reset':
+        control.reset()
+        return json({ ok: true })
+    }
+  } catch (error) {
+    if (error instanceof MockIdpError) {
+      const status = error.code.startsWith('ERR_UNKNOWN') ? 404 : error.code === 'ERR_DUPLICATE' ? 409 : 400
+      return json({ error: error.code, error_description: error.message }, status)
+    }
+    if (error instanceof TypeError)
+      return json({ error: 'ERR_INVALID_OPTION', error_description: error.message }, 400)
+    throw error
+  }
+  throw new OAuthFailure(404, 'invalid_request', `no control operation ${method} ${path}`)
+}

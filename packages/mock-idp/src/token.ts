@@ -1,0 +1,179 @@
+/** The token endpoint (RFC 6749 §3.2) with every grant, and device authorization (RFC 8628). @module */
+
+import type { LogDraft } from './app.ts'
+import { authenticatedForm } from './client-auth.ts'
+import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { GrantType, MockClient } from './types.ts'
+import { parseScope, sha256b64url, timingSafeEqual } from './util.ts'
+import { fail, json, required, truncate } from './wire.ts'
+
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/
+
+/** POST /token. @internal */
+export async function token(p: Provider, request: Request, log: LogDraft): Promise<Response> {
+  const { params, client } = await authenticatedForm(p, request, log, '/token')
+  const grantType = params.get('grant_type')
+  if (grantType === undefined) throw fail('invalid_request', 'the "grant_type" parameter is missing')
+  if (!(ALL_GRANTS as readonly string[]).includes(grantType)) {
+    throw fail('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`)
+  }
+  if (!grantsOf(client).includes(grantType as GrantType)) {
+    throw fail('unauthorized_client', `client ${client.clientId} may not use the ${grantType} grant`)
+  }
+  switch (grantType as GrantType) {
+    case 'authorization_code':
+      return json(await authorizationCode(p, client, params))
+    case DEVICE_GRANT:
+      return json(await deviceCode(p, client, params))
+    case 'client_credentials':
+      return json(await clientCredentials(p, client, params))
+    case 'password':
+      return json(await password(p, client, params))
+    case 'refresh_token':
+      return json(await refreshToken(p, client, params))
+  }
+  throw fail('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`)
+}
+
+function wantsRefresh(client: MockClient): boolean {
+  return grantsOf(client).includes('refresh_token')
+}
+
+async function authorizationCode(p: Provider, client: MockClient, params: Map<string, string>) {
+  const code = required(params, 'code')
+  const record = p.codes.get(code)
+  if (!record || record.clientId !== client.clientId)
+    throw fail('invalid_grant', 'the authorization code is invalid')
+  if (record.used) {
+    // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+    p.revokeGrant(record.grantId)
+    throw fail('invalid_grant', 'the authorization code was already used; the tokens it issued are revoked')
+  }
+  record.used = true
+  if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the authorization code has expired')
+  if (params.get('redirect_uri') !== record.redirectUri) {
+    throw fail('invalid_grant', 'redirect_uri differs from the one in the authorization request')
+  }
+  const verifier = params.get('code_verifier')
+  if (record.codeChallenge !== undefined) {
+    if (verifier === undefined)
+      throw fail('invalid_grant', 'code_verifier is missing (PKCE was used in the authorization request)')
+    if (!VERIFIER.test(verifier))
+      throw fail('invalid_grant', 'code_verifier must be 43-128 characters of [A-Za-z0-9-._~]')
+    const computed = record.codeChallengeMethod === 'S256' ? await sha256b64url(verifier) : verifier
+    if (!timingSafeEqual(computed, record.codeChallenge))
+      throw fail('invalid_grant', 'code_verifier does not match the code_challenge')
+  } else if (verifier !== undefined) {
+    throw fail('invalid_grant', 'code_verifier sent, but the authorization request had no code_challenge')
+  }
+  const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs)
+  record.grantId = grant.id
+  return p.issue({
+    client,
+    grant,
+    sub: record.sub,
+    scope: record.scope,
+    refresh: wantsRefresh(client),
+    nonce: record.nonce,
+  })
+}
+
+async function deviceCode(p: Provider, client: MockClient, params: Map<string, string>) {
+  const code = required(params, 'device_code')
+  const device = p.devices.get(code)
+  if (!device || device.clientId !== client.clientId)
+    throw fail('invalid_grant', 'the device code is invalid')
+  const now = p.clock.now()
+  if (device.status === 'consumed') throw fail('invalid_grant', 'the device code was already used')
+  if (device.expMs <= now)
+    throw fail('expired_token', 'the device code has expired; start a new device authorization')
+  if (device.status === 'denied') throw fail('access_denied', 'the user denied the device authorization')
+  const tooSoon = device.lastPollMs !== undefined && now - device.lastPollMs < device.intervalS * 1000
+  device.lastPollMs = now
+  if (tooSoon) {
+    // RFC 8628 §3.5: the interval grows by 5 seconds for this and every later request.
+    device.intervalS += 5
+    throw fail('slow_down', `polled faster than the interval; wait ${device.intervalS} s between polls`)
+  }
+  if (device.status === 'pending')
+    throw fail('authorization_pending', 'the user has not yet approved the device')
+  const sub = device.sub ?? ''
+  device.status = 'consumed'
+  const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs)
+  return p.issue({ client, grant, sub, scope: device.scope, refresh: wantsRefresh(client) })
+}
+
+async function clientCredentials(p: Provider, client: MockClient, params: Map<string, string>) {
+  if (!isConfidential(client))
+    throw fail('unauthorized_client', 'the client credentials grant needs a confidential client')
+  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  if (scope.includes('openid'))
+    throw fail('invalid_scope', 'the client credentials grant issues no ID token; drop "openid"')
+  return p.issue({
+    client,
+    grant: undefined,
+    sub: client.clientId,
+    scope,
+    refresh: false,
+    audience: params.get('audience') ?? params.get('resource'),
+  })
+}
+
+async function password(p: Provider, client: MockClient, params: Map<string, string>) {
+  const username = required(params, 'username')
+  const secret = required(params, 'password')
+  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const user = p.userByLogin(username)
+  if (!user || user.password === undefined || !timingSafeEqual(secret, user.password)) {
+    throw fail('invalid_grant', 'wrong username or password')
+  }
+  const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now())
+  return p.issue({ client, grant, sub: user.sub, scope, refresh: wantsRefresh(client) })
+}
+
+async function refreshToken(p: Provider, client: MockClient, params: Map<string, string>) {
+  const token = required(params, 'refresh_token')
+  const record = p.refreshTokens.get(token)
+  if (!record || record.clientId !== client.clientId)
+    throw fail('invalid_grant', 'the refresh token is invalid')
+  const grant = p.grants.get(record.grantId)
+  if (!grant || grant.revoked || record.status === 'revoked')
+    throw fail('invalid_grant', 'the refresh token was revoked')
+  if (record.status === 'rotated') {
+    // RFC 9700 §4.14.2: a rotated refresh token used again means it leaked; revoke the family.
+    p.revokeGrant(grant.id)
+    throw fail(
+      'invalid_grant',
+      'the refresh token was already used (rotated); every token of this grant is revoked',
+    )
+  }
+  if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the refresh token has expired')
+  const requested = parseScope(params.get('scope'))
+  const extra = requested.filter((s) => !grant.scope.includes(s))
+  if (extra.length > 0)
+    throw fail('invalid_scope', `scope ${extra.join(' ')} was not granted originally (RFC 6749 §6)`)
+  const scope = requested.length > 0 ? requested : grant.scope
+  const rotate = p.settings.rotateRefreshTokens
+  if (rotate) record.status = 'rotated'
+  const body = await p.issue({ client, grant, sub: grant.sub, scope, refresh: rotate })
+  return body
+}
+
+/** POST /device_authorization (RFC 8628 §3.1). @internal */
+export async function deviceAuthorization(p: Provider, request: Request, log: LogDraft): Promise<Response> {
+  const { params, client } = await authenticatedForm(p, request, log, '/device_authorization')
+  if (!grantsOf(client).includes(DEVICE_GRANT)) {
+    throw fail('unauthorized_client', `client ${client.clientId} may not use the device authorization grant`)
+  }
+  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const device = p.newDevice(client.clientId, scope)
+  const verification = p.url('/device')
+  return json({
+    device_code: device.deviceCode,
+    user_code: device.userCode,
+    verification_uri: verification,
+    verification_uri_complete: `${verification}?user_code=${encodeURIComponent(device.userCode)}`,
+    expires_in: p.settings.deviceCodeS,
+    interval: device.intervalS,
+  })
+}
