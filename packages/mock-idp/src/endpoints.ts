@@ -141,7 +141,7 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
 
 /** POST /introspect (RFC 7662). @internal */
 export async function introspect(p: Provider, request: Request, log: LogDraft): Promise<Response> {
-  const { params, client, method } = await authenticatedForm(p, request, log, '/introspect')
+  const { params, method } = await authenticatedForm(p, request, log, '/introspect')
   if (method === 'none') {
     throw new OAuthFailure(
       401,

@@ -1,0 +1,161 @@
+// `npm start`: the main job — runs the mock IdP with demo users and clients, then a demo login
+// against it, so a fresh checkout shows the whole loop working (and says why when it cannot).
+//
+//   npm start                 # IdP on 127.0.0.1:9400 (or $KEYFOB_PORT), demo, keeps running
+//   npm start -- --once       # demo, then stop (what the test of this script runs)
+import { spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import * as oauth from 'oauth4webapi'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const once = process.argv.includes('--once')
+const port = process.env.KEYFOB_PORT ?? '9400'
+const say = (line = '') => process.stdout.write(`${line}\n`)
+
+function fail(message) {
+  process.stderr.write(`npm start: ${message}\n`)
+  process.exit(1)
+}
+
+// 1. Build the packages (turbo caches it: instant after the first time).
+const build = spawnSync(
+  'npx',
+  ['turbo', 'run', 'build', '--filter=@keyfob/mock-idp', '--output-logs=errors-only'],
+  { cwd: root, stdio: 'inherit' },
+)
+if (build.status !== 0) fail('the build failed (see above); run `npm ci` first if node_modules is missing')
+
+// 2. Start the mock IdP with the demo users and clients.
+const idpProcess = spawn(
+  process.execPath,
+  [
+    `${root}packages/mock-idp/bin/mock-idp.mjs`,
+    '--config',
+    `${root}packages/mock-idp/examples/demo.json`,
+    '--port',
+    port,
+  ],
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+)
+let stderr = ''
+idpProcess.stderr.on('data', (d) => {
+  stderr += d
+})
+let started = false
+const issuer = await new Promise((resolve) => {
+  let out = ''
+  idpProcess.stdout.on('data', (d) => {
+    out += d
+    const match = /issuer\s+(\S+)/.exec(out)
+    if (match && !started) {
+      started = true
+      process.stdout.write(out)
+      resolve(match[1])
+    }
+  })
+  idpProcess.once('exit', () => {
+    if (started) return
+    if (/already in use/.test(stderr)) {
+      fail(
+        `port ${port} is already in use. Stop what runs there, or choose another port: KEYFOB_PORT=${Number(port) + 1} npm start`,
+      )
+    }
+    fail(`the mock IdP did not start:\n${stderr}`)
+  })
+})
+const stop = () => idpProcess.kill('SIGTERM')
+process.once('SIGINT', () => {
+  stop()
+  process.exit(130)
+})
+
+// 3. A demo login: the device flow a CLI would run, with the person's approval simulated through
+//    the IdP's control plane, then a client-credentials token for a service.
+try {
+  const options = { [oauth.allowInsecureRequests]: true } // plain http is fine on loopback only
+  const as = await oauth.processDiscoveryResponse(
+    new URL(issuer),
+    await oauth.discoveryRequest(new URL(issuer), options),
+  )
+  const cli = { client_id: 'keyfob-cli' }
+  say('\n— demo: device login as a command-line tool would do it —')
+  const device = await oauth.processDeviceAuthorizationResponse(
+    as,
+    cli,
+    await oauth.deviceAuthorizationRequest(
+      as,
+      cli,
+      oauth.None(),
+      { scope: 'openid profile email offline_access' },
+      options,
+    ),
+  )
+  say(`Open ${device.verification_uri_complete} (code ${device.user_code}) to approve.`)
+  say('Approving as alice through the control plane, as a person would on that page …')
+  const approved = await fetch(`${issuer}/_control/devices/${encodeURIComponent(device.user_code)}/approve`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sub: 'alice' }),
+  })
+  if (!approved.ok) throw new Error(`approval failed: ${approved.status} ${await approved.text()}`)
+  let tokens
+  let interval = device.interval ?? 5
+  for (;;) {
+    await new Promise((r) => setTimeout(r, interval * 1000))
+    try {
+      tokens = await oauth.processDeviceCodeResponse(
+        as,
+        cli,
+        await oauth.deviceCodeGrantRequest(as, cli, oauth.None(), device.device_code, options),
+      )
+      break
+    } catch (error) {
+      if (error instanceof oauth.ResponseBodyError && error.error === 'authorization_pending') continue
+      if (error instanceof oauth.ResponseBodyError && error.error === 'slow_down') {
+        interval += 5
+        continue
+      }
+      throw error
+    }
+  }
+  const claims = oauth.getValidatedIdTokenClaims(tokens)
+  say(
+    `Logged in as ${claims?.sub} (${claims?.email}); access token valid for ${tokens.expires_in} s, refresh token received: ${Boolean(tokens.refresh_token)}`,
+  )
+  const info = await oauth.processUserInfoResponse(
+    as,
+    cli,
+    claims?.sub ?? '',
+    await oauth.userInfoRequest(as, cli, tokens.access_token, options),
+  )
+  say(`userinfo: ${JSON.stringify(info)}`)
+
+  say('\n— demo: client credentials for a service —')
+  const service = { client_id: 'keyfob-service' }
+  const cc = await oauth.processClientCredentialsResponse(
+    as,
+    service,
+    await oauth.clientCredentialsGrantRequest(
+      as,
+      service,
+      oauth.ClientSecretBasic('demo-service-secret'),
+      new URLSearchParams(),
+      options,
+    ),
+  )
+  say(`service token (${cc.token_type}, ${cc.expires_in} s): ${cc.access_token.slice(0, 24)}…`)
+  const journal = await (await fetch(`${issuer}/_control/journal?endpoint=token`)).json()
+  say(
+    `the IdP's journal shows ${journal.length} token requests: ${journal.map((e) => `${e.grantType.replace('urn:ietf:params:oauth:grant-type:', '')}→${e.status}${e.error ? ` ${e.error}` : ''}`).join(', ')}`,
+  )
+} catch (error) {
+  stop()
+  fail(`the demo login failed: ${error instanceof Error ? error.message : error}`)
+}
+
+if (once) {
+  stop()
+  say('\ndemo done.')
+} else {
+  say(`\nThe mock IdP keeps running at ${issuer}. Try the device page at ${issuer}/device. Ctrl-C to stop.`)
+}

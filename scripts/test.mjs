@@ -1,0 +1,177 @@
+// `npm test`: every check and every runner (vitest on Node, Deno, Bun, package checks) in one
+// command that ends with one `N passed, N failed` line, so a skipped runner or a suite that ran
+// nothing cannot pass unnoticed.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const out = join(root, 'test-results')
+rmSync(out, { recursive: true, force: true })
+mkdirSync(out, { recursive: true })
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))
+const only = onlyArg ? new Set(onlyArg.slice(7).split(',')) : undefined
+
+/** Runs a command, streaming its output with a prefix; resolves its exit code. */
+function run(label, command, args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...options.env },
+    })
+    const prefix = `[${label}] `
+    const pipe = (stream, target) => {
+      let pending = ''
+      stream.on('data', (chunk) => {
+        pending += chunk
+        const lines = pending.split('\n')
+        pending = lines.pop() ?? ''
+        for (const line of lines) target.write(`${prefix}${line}\n`)
+      })
+      stream.on('end', () => {
+        if (pending) target.write(`${prefix}${pending}\n`)
+      })
+    }
+    pipe(child.stdout, process.stdout)
+    pipe(child.stderr, process.stderr)
+    child.once('error', (error) => {
+      process.stderr.write(`${prefix}cannot start ${command}: ${error.message}\n`)
+      resolve(127)
+    })
+    child.once('close', (code) => resolve(code ?? 1))
+  })
+}
+
+function bin(name, npmPackage) {
+  const path = join(root, 'node_modules', '.bin', name)
+  if (!existsSync(path)) {
+    throw new Error(
+      `${name} is missing: the npm package "${npmPackage}" did not install (run \`npm ci\`; check that optional dependencies are not disabled)`,
+    )
+  }
+  return path
+}
+
+/** Leaf test cases of a JUnit file: a case whose name is a prefix of another's (a describe) is not a test. */
+function junit(file) {
+  if (!existsSync(file)) return undefined
+  const xml = readFileSync(file, 'utf8')
+  const cases = [...xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map((m) => ({
+    name: (/name="([^"]*)"/.exec(m[1]) ?? [])[1] ?? '',
+    body: m[3] ?? '',
+  }))
+  const names = cases.map((c) => c.name)
+  const leaves = cases.filter((c) => !names.some((n) => n.startsWith(`${c.name} &gt; `)))
+  const failed = leaves.filter((c) => /<(failure|error)\b/.test(c.body)).length
+  const skipped = leaves.filter((c) => /<skipped\b/.test(c.body)).length
+  return { passed: leaves.length - failed - skipped, failed, skipped }
+}
+
+const sharedTests = readdirSync(join(root, 'packages'))
+  .filter((p) => existsSync(join(root, 'packages', p, 'test')))
+  .flatMap((p) =>
+    readdirSync(join(root, 'packages', p, 'test'))
+      .filter((f) => f.endsWith('.test.ts') && !f.endsWith('.node.test.ts'))
+      .map((f) => `packages/${p}/test/${f}`),
+  )
+
+const results = []
+const record = (name, counts) => {
+  results.push({ name, ...counts })
+}
+const check = async (name, command, args) => {
+  if (only && !only.has(name)) return
+  const code = await run(name, command, args)
+  record(name, code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 })
+}
+
+const started = performance.now()
+// Static checks first: they are cheap and their failures explain later ones.
+await check('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only'])
+await check('lint', bin('biome', '@biomejs/biome'), ['check', '.'])
+if (existsSync(join(root, 'scripts', 'sync-jsr.mjs')))
+  await check('versions', process.execPath, ['scripts/sync-jsr.mjs', '--check'])
+
+const runners = []
+if (!only || only.has('node')) {
+  runners.push(
+    run('node', bin('vitest', 'vitest'), [
+      'run',
+      '--reporter=default',
+      '--reporter=junit',
+      `--outputFile.junit=${join(out, 'node.xml')}`,
+    ]).then((code) => {
+      const counts = junit(join(out, 'node.xml'))
+      record('node (vitest)', counts ?? { passed: 0, failed: 1, skipped: 0 })
+      if (code !== 0 && counts && counts.failed === 0)
+        record('node (vitest) exit', { passed: 0, failed: 1, skipped: 0 })
+    }),
+  )
+}
+if (!only || only.has('deno')) {
+  runners.push(
+    run('deno', bin('deno', 'deno'), [
+      'test',
+      '-A',
+      '--no-check',
+      '--config',
+      'deno.test.json',
+      '--conditions',
+      'source',
+      `--junit-path=${join(out, 'deno.xml')}`,
+      ...sharedTests,
+    ]).then((code) => {
+      const counts = junit(join(out, 'deno.xml'))
+      record('deno', counts ?? { passed: 0, failed: 1, skipped: 0 })
+      if (code !== 0 && counts && counts.failed === 0)
+        record('deno exit', { passed: 0, failed: 1, skipped: 0 })
+    }),
+  )
+}
+await Promise.all(runners)
+if (!only || only.has('bun')) {
+  const code = await run('bun', bin('bun', 'bun'), [
+    'test',
+    '--conditions=source',
+    '--reporter=junit',
+    `--reporter-outfile=${join(out, 'bun.xml')}`,
+    ...sharedTests.map((f) => `./${f}`),
+  ])
+  const counts = junit(join(out, 'bun.xml'))
+  record('bun', counts ?? { passed: 0, failed: 1, skipped: 0 })
+  if (code !== 0 && counts && counts.failed === 0) record('bun exit', { passed: 0, failed: 1, skipped: 0 })
+}
+if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.has('packages'))) {
+  const code = await run('packages', process.execPath, [
+    'scripts/check-packages.mjs',
+    `--results=${join(out, 'packages.json')}`,
+  ])
+  const file = join(out, 'packages.json')
+  const counts = existsSync(file)
+    ? JSON.parse(readFileSync(file, 'utf8'))
+    : { passed: 0, failed: 1, skipped: 0 }
+  record('packages', counts)
+  if (code !== 0 && counts.failed === 0) record('packages exit', { passed: 0, failed: 1, skipped: 0 })
+}
+
+const total = results.reduce(
+  (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),
+  {
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+  },
+)
+process.stdout.write(`\n${'runner'.padEnd(22)} passed  failed  skipped\n`)
+for (const r of results) {
+  process.stdout.write(
+    `${r.name.padEnd(22)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}\n`,
+  )
+}
+process.stdout.write(`(${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
+const ranNothing = total.passed + total.failed === 0
+process.stdout.write(
+  `${total.passed} passed, ${total.failed} failed${total.skipped > 0 ? `, ${total.skipped} skipped` : ''}\n`,
+)
+process.exit(total.failed > 0 || ranNothing ? 1 : 0)
