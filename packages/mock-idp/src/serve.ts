@@ -75,8 +75,8 @@ async function listen(handler: FetchHandler, port: number, hostname: string): Pr
   } catch (error) {
     throw portError(error, port, hostname)
   }
-  const specifier = '@hono/node-server'
-  const { serve: nodeServe } = (await import(specifier)) as NodeServerModule
+  // Typed locally: this package type-checks without Node's types.
+  const { serve: nodeServe } = (await import('@hono/node-server')) as unknown as NodeServerModule
   const server = nodeServe({ fetch: handler, port, hostname })
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve())
