@@ -93,55 +93,83 @@ await check('lint', bin('biome', '@biomejs/biome'), ['check', '.'])
 if (existsSync(join(root, 'scripts', 'sync-jsr.mjs')))
   await check('versions', process.execPath, ['scripts/sync-jsr.mjs', '--check'])
 
-const runners = []
-if (!only || only.has('node')) {
-  runners.push(
-    run('node', bin('vitest', 'vitest'), [
-      'run',
-      '--reporter=default',
-      '--reporter=junit',
-      `--outputFile.junit=${join(out, 'node.xml')}`,
-    ]).then((code) => {
-      const counts = junit(join(out, 'node.xml'))
-      record('node (vitest)', counts ?? { passed: 0, failed: 1, skipped: 0 })
-      if (code !== 0 && counts && counts.failed === 0)
-        record('node (vitest) exit', { passed: 0, failed: 1, skipped: 0 })
-    }),
-  )
-}
-if (!only || only.has('deno')) {
-  runners.push(
-    run('deno', bin('deno', 'deno'), [
-      'test',
-      '-A',
-      '--no-check',
-      '--config',
-      'deno.test.json',
-      '--conditions',
-      'source',
-      `--junit-path=${join(out, 'deno.xml')}`,
-      ...sharedTests,
-    ]).then((code) => {
-      const counts = junit(join(out, 'deno.xml'))
-      record('deno', counts ?? { passed: 0, failed: 1, skipped: 0 })
-      if (code !== 0 && counts && counts.failed === 0)
-        record('deno exit', { passed: 0, failed: 1, skipped: 0 })
-    }),
-  )
-}
-await Promise.all(runners)
-if (!only || only.has('bun')) {
-  const code = await run('bun', bin('bun', 'bun'), [
-    'test',
-    '--conditions=source',
+/** vitest on one Node binary, counted from its JUnit report. */
+function vitestOn(label, nodeBinary) {
+  const file = join(out, `${label.split(' ')[0]}.xml`)
+  return run(label, nodeBinary, [
+    join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+    '--reporter=default',
     '--reporter=junit',
-    `--reporter-outfile=${join(out, 'bun.xml')}`,
-    ...sharedTests.map((f) => `./${f}`),
-  ])
-  const counts = junit(join(out, 'bun.xml'))
-  record('bun', counts ?? { passed: 0, failed: 1, skipped: 0 })
-  if (code !== 0 && counts && counts.failed === 0) record('bun exit', { passed: 0, failed: 1, skipped: 0 })
+    `--outputFile.junit=${file}`,
+  ]).then((code) => {
+    const counts = junit(file)
+    record(label, counts ?? { passed: 0, failed: 1, skipped: 0 })
+    if (code !== 0 && counts && counts.failed === 0)
+      record(`${label} exit`, { passed: 0, failed: 1, skipped: 0 })
+  })
 }
+
+/** A runner over the shared files that writes JUnit to `file`. */
+async function shared(label, command, args, file) {
+  const code = await run(label, command, args)
+  const counts = junit(file)
+  record(label, counts ?? { passed: 0, failed: 1, skipped: 0 })
+  if (code !== 0 && counts && counts.failed === 0)
+    record(`${label} exit`, { passed: 0, failed: 1, skipped: 0 })
+}
+
+// Two at a time on two cores: Node 20 with Deno, then Node 24 with Bun.
+const wants = (name) => !only || only.has(name)
+const first = []
+if (wants('node')) first.push(vitestOn('node20 (vitest)', process.execPath))
+if (wants('deno')) {
+  const file = join(out, 'deno.xml')
+  first.push(
+    shared(
+      'deno',
+      bin('deno', 'deno'),
+      [
+        'test',
+        '-A',
+        '--no-check',
+        '--config',
+        'deno.test.json',
+        '--conditions',
+        'source',
+        `--junit-path=${file}`,
+        ...sharedTests,
+      ],
+      file,
+    ),
+  )
+}
+await Promise.all(first)
+const second = []
+if (wants('node24')) {
+  const node24 = join(root, 'tools', 'node24', 'node_modules', '.bin', 'node')
+  if (!existsSync(node24)) await run('node24', 'bash', ['scripts/install-node24.sh'])
+  if (existsSync(node24)) second.push(vitestOn('node24 (vitest)', node24))
+  else record('node24: the npm package node@24 did not install', { passed: 0, failed: 1, skipped: 0 })
+}
+if (wants('bun')) {
+  const file = join(out, 'bun.xml')
+  second.push(
+    shared(
+      'bun',
+      bin('bun', 'bun'),
+      [
+        'test',
+        '--conditions=source',
+        '--reporter=junit',
+        `--reporter-outfile=${file}`,
+        ...sharedTests.map((f) => `./${f}`),
+      ],
+      file,
+    ),
+  )
+}
+await Promise.all(second)
 if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.has('packages'))) {
   const code = await run('packages', process.execPath, [
     'scripts/check-packages.mjs',
