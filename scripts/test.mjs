@@ -80,9 +80,9 @@ const results = []
 const record = (name, counts) => {
   results.push({ name, ...counts })
 }
-const check = async (name, command, args) => {
+const check = async (name, command, args, env = {}) => {
   if (only && !only.has(name)) return
-  const code = await run(name, command, args)
+  const code = await run(name, command, args, { env })
   record(name, code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 })
 }
 
@@ -170,6 +170,8 @@ if (wants('bun')) {
   )
 }
 await Promise.all(second)
+// The main job: `npm start` on a free port, demo login included, then exit.
+await check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' })
 if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.has('packages'))) {
   const code = await run('packages', process.execPath, [
     'scripts/check-packages.mjs',
