@@ -2,7 +2,7 @@
 // command that ends with one `N passed, N failed` line, so a skipped runner or a suite that ran
 // nothing cannot pass unnoticed.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -43,14 +43,14 @@ function run(label, command, args, options = {}) {
   })
 }
 
+/** The path of an npm-installed binary; a missing one is a failure that names its package. */
 function bin(name, npmPackage) {
   const path = join(root, 'node_modules', '.bin', name)
-  if (!existsSync(path)) {
-    throw new Error(
-      `${name} is missing: the npm package "${npmPackage}" did not install (run \`npm ci\`; check that optional dependencies are not disabled)`,
-    )
-  }
-  return path
+  if (existsSync(path)) return path
+  const message = `${name} is missing: the npm package "${npmPackage}" did not install (run \`npm ci\`; optional dependencies must not be disabled)`
+  process.stderr.write(`${message}\n`)
+  record(message, { passed: 0, failed: 1, skipped: 0 })
+  return undefined
 }
 
 /** Leaf test cases of a JUnit file: a case whose name is a prefix of another's (a describe) is not a test. */
@@ -89,7 +89,8 @@ const check = async (name, command, args, env = {}) => {
 const started = performance.now()
 // Static checks first: they are cheap and their failures explain later ones.
 await check('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only'])
-await check('lint', bin('biome', '@biomejs/biome'), ['check', '.'])
+const biome = bin('biome', '@biomejs/biome')
+if (biome) await check('lint', biome, ['check', '.'])
 if (existsSync(join(root, 'scripts', 'sync-jsr.mjs')))
   await check('versions', process.execPath, ['scripts/sync-jsr.mjs', '--check'])
 
@@ -112,6 +113,7 @@ function vitestOn(label, nodeBinary) {
 
 /** A runner over the shared files that writes JUnit to `file`. */
 async function shared(label, command, args, file) {
+  if (command === undefined) return
   const code = await run(label, command, args)
   const counts = junit(file)
   record(label, counts ?? { passed: 0, failed: 1, skipped: 0 })
@@ -201,7 +203,8 @@ for (const r of results) {
 }
 process.stdout.write(`(${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
 const ranNothing = total.passed + total.failed === 0
-process.stdout.write(
-  `${total.passed} passed, ${total.failed} failed${total.skipped > 0 ? `, ${total.skipped} skipped` : ''}\n`,
-)
+const summary = `${total.passed} passed, ${total.failed} failed${total.skipped > 0 ? `, ${total.skipped} skipped` : ''}`
+// .ci/run prints this file's line last, after anything npm adds on failure.
+writeFileSync(join(out, 'summary.txt'), `${summary}\n`)
+process.stdout.write(`${summary}\n`)
 process.exit(total.failed > 0 || ranNothing ? 1 : 0)
