@@ -76,9 +76,18 @@ export function assemble(provider: Provider): MockIdp & { readonly provider: Pro
   const control = createControl(provider)
   const app = createApp(provider, control)
   const inProcess: MockIdpFetch = async (input, init) => {
-    init?.signal?.throwIfAborted()
+    const signal = init?.signal ?? undefined
+    signal?.throwIfAborted()
     const request = new Request(input, init as RequestInit | undefined)
-    const response = await app.fetch(request)
+    // Like a real fetch, an abort (or a timeout signal) rejects while the answer is pending.
+    const response = await (signal
+      ? Promise.race([
+          app.fetch(request),
+          new Promise<never>((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+          ),
+        ])
+      : app.fetch(request))
     if (response.headers.has(DROPPED_HEADER)) {
       await response.body?.cancel().catch(() => {})
       throw new TypeError('fetch failed', {

@@ -94,6 +94,20 @@ describe('control plane: faults', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(25)
   })
 
+  it('lets an abort signal cut a delayed answer short, as a real fetch would', async () => {
+    const idp = await idpWith()
+    idp.control.faults.inject({ endpoint: 'token', delayMs: 500 })
+    const started = performance.now()
+    const error = await idp
+      .fetch(`${idp.issuer}/token`, { method: 'POST', signal: AbortSignal.timeout(20) })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect((error as Error).name).toBe('TimeoutError')
+    expect(performance.now() - started).toBeLessThan(400)
+  })
+
   it('refuses nonsense rules', async () => {
     const idp = await idpWith()
     expect(() => idp.control.faults.inject({ endpoint: 'token', times: 0 })).toThrow(TypeError)

@@ -1,0 +1,224 @@
+/**
+ * Provider and client configuration: validation, provider and client resolution (as openEO does
+ * it, without its pitfalls), scopes. @module
+ */
+import { KeyfobError } from './errors.ts'
+import type { ClientEntry, KeyfobConfig, ProviderEntry } from './store.ts'
+
+/** The grants a client can be resolved for. */
+export type Grant = 'device' | 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password'
+
+/** A resolved provider. */
+export interface ResolvedProvider {
+  /** Its id in the configuration. */
+  readonly id: string
+  /** Its settings. */
+  readonly provider: ProviderEntry
+}
+
+/**
+ * Checks a configuration read from disk or built by hand, and names the first problem.
+ *
+ * @param value - The parsed JSON.
+ * @returns The configuration, typed.
+ * @throws KeyfobError `ERR_INVALID_CONFIG` naming the offending field.
+ * @example
+ * ```ts
+ * const config = validateConfig(JSON.parse(text))
+ * ```
+ */
+export function validateConfig(value: unknown): KeyfobConfig {
+  const bad = (where: string, what: string): never => {
+    throw new KeyfobError('ERR_INVALID_CONFIG', `configuration ${where}: ${what}`, {
+      cause: { field: where },
+    })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    bad('root', 'must be a JSON object')
+  const config = value as Record<string, unknown>
+  if (typeof config.version !== 'number' || config.version < 1)
+    bad('version', 'must be a schema version number ≥ 1')
+  const providers = config.providers ?? {}
+  if (typeof providers !== 'object' || providers === null || Array.isArray(providers))
+    bad('providers', 'must be an object')
+  for (const [id, entry] of Object.entries(providers as Record<string, unknown>)) {
+    const p = entry as Record<string, unknown> | null
+    if (typeof p !== 'object' || p === null) bad(`providers.${id}`, 'must be an object')
+    if (typeof p?.issuer !== 'string' || !URL.canParse(p.issuer))
+      bad(`providers.${id}.issuer`, `must be an absolute URL, got ${JSON.stringify(p?.issuer)}`)
+    if (
+      p?.scopes !== undefined &&
+      !(Array.isArray(p.scopes) && p.scopes.every((s) => typeof s === 'string'))
+    ) {
+      bad(`providers.${id}.scopes`, 'must be an array of strings')
+    }
+    for (const [i, c] of [
+      ...(p?.client === undefined ? [] : [p.client]),
+      ...((p?.defaultClients as unknown[]) ?? []),
+    ].entries()) {
+      if (typeof (c as { clientId?: unknown })?.clientId !== 'string')
+        bad(`providers.${id} client ${i}`, 'needs a string clientId')
+    }
+  }
+  const apis = config.apis ?? {}
+  if (typeof apis !== 'object' || apis === null || Array.isArray(apis)) bad('apis', 'must be an object')
+  if (
+    config.defaultProvider !== undefined &&
+    !Object.hasOwn(providers as object, String(config.defaultProvider))
+  ) {
+    bad(
+      'defaultProvider',
+      `names ${JSON.stringify(config.defaultProvider)}, which is not a configured provider`,
+    )
+  }
+  return {
+    ...(config as unknown as KeyfobConfig),
+    providers: providers as KeyfobConfig['providers'],
+    apis: apis as KeyfobConfig['apis'],
+  }
+}
+
+/**
+ * Normalizes an API base URL the same way everywhere (CLI and library): `https://` added when no
+ * scheme is given, lower-case host, no trailing slash, no query or fragment.
+ *
+ * @param input - What the user typed, e.g. `openeo.example/api/`.
+ * @returns The key under which the API is stored, e.g. `https://openeo.example/api`.
+ * @throws KeyfobError `ERR_INVALID_ARGUMENT` for something that is not a URL.
+ * @example
+ * ```ts
+ * normalizeApiUrl('Openeo.Example/api/') // 'https://openeo.example/api'
+ * ```
+ */
+export function normalizeApiUrl(input: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(input) ? input : `https://${input}`
+  if (!URL.canParse(withScheme))
+    throw new KeyfobError('ERR_INVALID_ARGUMENT', `${JSON.stringify(input)} is not a URL`)
+  const url = new URL(withScheme)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new KeyfobError('ERR_INVALID_ARGUMENT', `${JSON.stringify(input)} is not an http(s) URL`)
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`
+}
+
+/**
+ * Picks the provider: the one named, else the only one, else the configured default (of the API,
+ * then global), else an error that lists the ids to choose from.
+ *
+ * @param config - The configuration.
+ * @param options - `providerId` to name one; `apiUrl` to limit the choice to an API's providers.
+ * @returns The provider and its id.
+ * @throws KeyfobError `ERR_UNKNOWN_PROVIDER`, `ERR_NO_PROVIDER` or `ERR_AMBIGUOUS_PROVIDER` (the ids in the message and `cause`).
+ * @example
+ * ```ts
+ * const { id, provider } = resolveProvider(config, { providerId: 'egi' })
+ * ```
+ */
+export function resolveProvider(
+  config: KeyfobConfig,
+  options: { readonly providerId?: string; readonly apiUrl?: string } = {},
+): ResolvedProvider {
+  const api = options.apiUrl === undefined ? undefined : config.apis[normalizeApiUrl(options.apiUrl)]
+  const ids = (api?.providers ?? Object.keys(config.providers)).filter((id) =>
+    Object.hasOwn(config.providers, id),
+  )
+  const pick = (id: string): ResolvedProvider => ({ id, provider: config.providers[id] as ProviderEntry })
+  if (options.providerId !== undefined) {
+    if (ids.includes(options.providerId)) return pick(options.providerId)
+    throw new KeyfobError(
+      'ERR_UNKNOWN_PROVIDER',
+      `provider ${JSON.stringify(options.providerId)} is not configured${ids.length ? `; choose one of: ${ids.join(', ')}` : '; add one first'}`,
+      { cause: { available: ids } },
+    )
+  }
+  if (ids.length === 0)
+    throw new KeyfobError(
+      'ERR_NO_PROVIDER',
+      'no provider is configured; add one (keyfob add-oidc <issuer>)',
+      { cause: { available: [] } },
+    )
+  if (ids.length === 1) return pick(ids[0] as string)
+  const fallback = api?.defaultProvider ?? config.defaultProvider
+  if (fallback !== undefined && ids.includes(fallback)) return pick(fallback)
+  throw new KeyfobError(
+    'ERR_AMBIGUOUS_PROVIDER',
+    `several providers are configured and none is the default; choose one of: ${ids.join(', ')}`,
+    {
+      cause: { available: ids },
+    },
+  )
+}
+
+const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code'
+
+/** Whether a client's advertised grants (openEO's vocabulary) cover a grant. */
+function supports(client: ClientEntry, grant: Grant): boolean {
+  const grants = client.grantTypes ?? []
+  switch (grant) {
+    case 'device':
+      return grants.includes(DEVICE) || grants.includes(`${DEVICE}+pkce`)
+    case 'authorization_code':
+      return grants.includes('authorization_code+pkce') || grants.includes('authorization_code')
+    case 'refresh_token':
+      return grants.includes('refresh_token')
+    default:
+      return grants.includes(grant)
+  }
+}
+
+/**
+ * Picks the client for a grant: the one given, else the provider's configured client, else the
+ * first of the provider's default clients whose grants include this one. Unlike openEO (its
+ * issue #530), a device login does not also demand `refresh_token` from a default client.
+ *
+ * @param provider - The resolved provider.
+ * @param grant - The grant about to run.
+ * @param explicit - A client named by the caller.
+ * @returns The client.
+ * @throws KeyfobError `ERR_NO_CLIENT` saying what to pass.
+ * @example
+ * ```ts
+ * const client = resolveClient(provider, 'device')
+ * ```
+ */
+export function resolveClient(provider: ResolvedProvider, grant: Grant, explicit?: ClientEntry): ClientEntry {
+  if (explicit) return explicit
+  if (provider.provider.client) return provider.provider.client
+  const match = provider.provider.defaultClients?.find((c) => supports(c, grant))
+  if (match) return match
+  throw new KeyfobError(
+    'ERR_NO_CLIENT',
+    `no client for the ${grant} grant at provider ${provider.id}: pass a client id (--client-id) or configure one${
+      provider.provider.defaultClients?.length
+        ? ` (its default clients support: ${provider.provider.defaultClients.map((c) => c.grantTypes?.join('|') ?? 'nothing').join('; ')})`
+        : ''
+    }`,
+    { cause: { provider: provider.id, grant } },
+  )
+}
+
+/**
+ * The scope to ask for: `openid` plus the configured scopes, limited to what the provider
+ * advertises (when it does), plus `offline_access` only when a refresh token is wanted and
+ * supported. Sorted and space-joined, so equal requests compare equal.
+ *
+ * @param options - Configured scopes, the provider's `scopes_supported`, whether a refresh token is wanted, and whether `openid` applies (not for client credentials).
+ * @returns The `scope` parameter value.
+ * @example
+ * ```ts
+ * scopeFor({ configured: ['profile'], supported: ['openid', 'profile', 'offline_access'], refresh: true })
+ * // 'offline_access openid profile'
+ * ```
+ */
+export function scopeFor(options: {
+  readonly configured?: readonly string[]
+  readonly supported?: readonly string[]
+  readonly refresh?: boolean
+  readonly openid?: boolean
+}): string {
+  const wanted = new Set([...(options.openid === false ? [] : ['openid']), ...(options.configured ?? [])])
+  if (options.refresh) wanted.add('offline_access')
+  const supported = options.supported
+  const kept = supported === undefined ? [...wanted] : [...wanted].filter((s) => supported.includes(s))
+  return kept.sort().join(' ')
+}

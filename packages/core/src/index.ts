@@ -1,0 +1,70 @@
+/**
+ * `@keyfob/core`: runtime-agnostic OAuth 2.0 / OpenID Connect flow machines on oauth4webapi —
+ * token sets, provider and client resolution, typed errors, redaction and the store contracts.
+ * Web APIs only: no Node built-ins, no timers, time is an input.
+ *
+ * @module
+ */
+export {
+  type Grant,
+  normalizeApiUrl,
+  type ResolvedProvider,
+  resolveClient,
+  resolveProvider,
+  scopeFor,
+  validateConfig,
+} from './config.ts'
+export {
+  KeyfobError,
+  type KeyfobErrorCode,
+  type LocalErrorCode,
+  type OAuthErrorCode,
+  type OAuthErrorEvidence,
+  oauthError,
+  oauthErrorCode,
+} from './errors.ts'
+export {
+  type DiscoverOptions,
+  discover,
+  type FetchLike,
+  type HttpContext,
+  prepareAuthorization,
+  runHttpEffect,
+  toFailure,
+} from './http.ts'
+export {
+  type CodeState,
+  clientCredentialsFlow,
+  codeFlow,
+  codeTransition,
+  type DeviceAuthorization,
+  type DeviceState,
+  deviceFlow,
+  deviceTransition,
+  type Effect,
+  type Event,
+  type Failure,
+  passwordFlow,
+  type RequestState,
+  refreshFlow,
+  requestTransition,
+  type Step,
+  type Terminal,
+  type TokenRequest,
+} from './machines.ts'
+export { fingerprint, redactConfig, redactRecord } from './redact.ts'
+export {
+  type ApiEntry,
+  type BasicCredentials,
+  type ClientEntry,
+  type ConfigStore,
+  emptyConfig,
+  type KeyfobConfig,
+  type LockOptions,
+  type ProviderEntry,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+} from './store.ts'
+export { type TokenResponse, TokenSet } from './tokens.ts'

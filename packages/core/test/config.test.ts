@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest'
+import {
+  emptyConfig,
+  fingerprint,
+  type KeyfobConfig,
+  KeyfobError,
+  normalizeApiUrl,
+  redactConfig,
+  redactRecord,
+  resolveClient,
+  resolveProvider,
+  scopeFor,
+  TokenSet,
+  tokenKeyId,
+  validateConfig,
+} from '../src/index.ts'
+
+const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code'
+const config: KeyfobConfig = {
+  version: 1,
+  providers: {
+    egi: {
+      issuer: 'https://aai.egi.eu/auth/realms/egi',
+      defaultClients: [{ clientId: 'dev-pkce', grantTypes: [`${DEVICE}+pkce`] }],
+    },
+    google: { issuer: 'https://accounts.google.com', client: { clientId: 'g', clientSecret: 'g-secret' } },
+  },
+  apis: { 'https://openeo.example/api': { providers: ['egi'], basic: { username: 'u', password: 'p4ss' } } },
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (error) {
+    expect(error).toBeInstanceOf(KeyfobError)
+    return (error as KeyfobError).code
+  }
+}
+
+describe('provider resolution', () => {
+  it('takes the named provider, else the only one, else the default, else lists the ids', () => {
+    expect(resolveProvider(config, { providerId: 'google' }).id).toBe('google')
+    expect(resolveProvider(config, { apiUrl: 'openeo.example/api/' }).id).toBe('egi')
+    expect(resolveProvider({ ...config, defaultProvider: 'google' }).id).toBe('google')
+    expect(codeOf(() => resolveProvider(config))).toBe('ERR_AMBIGUOUS_PROVIDER')
+    try {
+      resolveProvider(config)
+    } catch (error) {
+      expect((error as KeyfobError).message).toContain('egi, google')
+      expect((error as KeyfobError).cause).toEqual({ available: ['egi', 'google'] })
+    }
+    expect(codeOf(() => resolveProvider(config, { providerId: 'nope' }))).toBe('ERR_UNKNOWN_PROVIDER')
+    expect(codeOf(() => resolveProvider(emptyConfig()))).toBe('ERR_NO_PROVIDER')
+  })
+})
+
+describe('client resolution', () => {
+  const egi = resolveProvider(config, { providerId: 'egi' })
+  it('prefers an explicit client, then the configured one, then a default client that supports the grant', () => {
+    expect(resolveClient(egi, 'device', { clientId: 'mine' }).clientId).toBe('mine')
+    expect(resolveClient(resolveProvider(config, { providerId: 'google' }), 'device').clientId).toBe('g')
+    // openEO #530: a device-only default client is fine for a device login.
+    expect(resolveClient(egi, 'device').clientId).toBe('dev-pkce')
+    expect(codeOf(() => resolveClient(egi, 'client_credentials'))).toBe('ERR_NO_CLIENT')
+    expect(codeOf(() => resolveClient(egi, 'refresh_token'))).toBe('ERR_NO_CLIENT')
+  })
+})
+
+describe('scopes', () => {
+  const table: Array<[Parameters<typeof scopeFor>[0], string]> = [
+    [{}, 'openid'],
+    [{ configured: ['profile'], refresh: true }, 'offline_access openid profile'],
+    [{ configured: ['profile', 'x'], supported: ['openid', 'profile'], refresh: true }, 'openid profile'],
+    [{ configured: ['read'], openid: false }, 'read'],
+  ]
+  for (const [input, expected] of table) {
+    it(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => {
+      expect(scopeFor(input)).toBe(expected)
+    })
+  }
+})
+
+describe('config validation and URLs', () => {
+  it('accepts a good config and names the bad field otherwise', () => {
+    expect(validateConfig(config)).toEqual(config)
+    expect(codeOf(() => validateConfig([]))).toBe('ERR_INVALID_CONFIG')
+    expect(
+      codeOf(() => validateConfig({ version: 1, providers: { x: { issuer: 'not a url' } }, apis: {} })),
+    ).toBe('ERR_INVALID_CONFIG')
+    expect(
+      codeOf(() => validateConfig({ version: 1, providers: {}, apis: {}, defaultProvider: 'ghost' })),
+    ).toBe('ERR_INVALID_CONFIG')
+  })
+
+  it('normalizes API URLs the same way everywhere', () => {
+    expect(normalizeApiUrl('Openeo.Example/api/')).toBe('https://openeo.example/api')
+    expect(normalizeApiUrl('http://127.0.0.1:8080/')).toBe('http://127.0.0.1:8080')
+    expect(codeOf(() => normalizeApiUrl('ftp://x'))).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('has a stable, unambiguous key id', () => {
+    expect(tokenKeyId({ issuer: 'a', clientId: 'b' })).not.toBe(
+      tokenKeyId({ issuer: 'a', clientId: 'b', account: 'x' }),
+    )
+    expect(tokenKeyId({ issuer: 'a', clientId: 'b' })).toBe(tokenKeyId({ issuer: 'a', clientId: 'b' }))
+  })
+})
+
+describe('TokenSet', () => {
+  it('computes expiry from the injected clock and honours margins', () => {
+    const t = TokenSet.fromResponse(
+      { access_token: 'at', token_type: 'Bearer', expires_in: 300, refresh_expires_in: 1800 },
+      1_000,
+    )
+    expect(t.record).toEqual({
+      accessToken: 'at',
+      tokenType: 'bearer',
+      expiresAt: 301_000,
+      refreshExpiresAt: 1_801_000,
+      updatedAt: 1_000,
+    })
+    expect(t.isExpired(300_000)).toBe(false)
+    expect(t.isExpired(301_000)).toBe(true)
+    expect(t.expiresWithin(241_000, 60_000)).toBe(true)
+    expect(t.expiresWithin(240_999, 60_000)).toBe(false)
+    expect(t.refreshExpired(1_801_000)).toBe(true)
+    expect(TokenSet.fromRecord(t.toRecord()).accessToken).toBe('at')
+  })
+
+  it('refuses a response without an access token, naming fields but no values', () => {
+    try {
+      TokenSet.fromResponse({ token_type: 'bearer', refresh_token: 'secret-rt' } as never, 0)
+      throw new Error('expected a throw')
+    } catch (error) {
+      expect((error as KeyfobError).code).toBe('ERR_INVALID_RESPONSE')
+      expect(JSON.stringify((error as KeyfobError).cause)).not.toContain('secret-rt')
+    }
+  })
+})
+
+describe('redaction', () => {
+  it('fingerprints secrets, equal for equal secrets, and leaves no secret behind', async () => {
+    expect(await fingerprint('s')).toMatch(/^<redacted:sha256:[0-9a-f]{6}>$/)
+    expect(await fingerprint('s')).toBe(await fingerprint('s'))
+    expect(await fingerprint('s')).not.toBe(await fingerprint('t'))
+    const record = await redactRecord({
+      accessToken: 'at-secret',
+      refreshToken: 'rt-secret',
+      idToken: 'id-secret',
+      scope: 'openid',
+      updatedAt: 1,
+    })
+    expect(JSON.stringify(record)).not.toMatch(/at-secret|rt-secret|id-secret/)
+    expect(record.scope).toBe('openid')
+    const dump = JSON.stringify(await redactConfig(config))
+    expect(dump).not.toMatch(/g-secret|p4ss/)
+    expect(dump).toContain('dev-pkce')
+  })
+})
