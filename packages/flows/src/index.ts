@@ -1,0 +1,18 @@
+/**
+ * `@keyfob/flows`: the drivers that run `@keyfob/core`'s flow machines — HTTP, polling, the
+ * loopback redirect server, the browser hook — and a session that keeps a user logged in.
+ *
+ * @module
+ */
+export { type OpenBrowser, openCommand, openSystemBrowser } from './browser.ts'
+export {
+  type AddressInUse,
+  bunListen,
+  defaultListen,
+  denoListen,
+  type Listen,
+  type Listener,
+  nodeListen,
+  type RequestHandler,
+} from './listen.ts'
+export { type LoopbackOptions, type LoopbackServer, startLoopbackServer } from './loopback.ts'
