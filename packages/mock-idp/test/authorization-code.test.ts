@@ -3,6 +3,21 @@ import { authorize, basic, codeLogin, decodeJwt, idpWith, pkce, post, postJson }
 
 const REDIRECT = 'http://127.0.0.1:5555/callback'
 
+function exchangeCode(
+  idp: Awaited<ReturnType<typeof idpWith>>,
+  clientId: string,
+  code: string | null,
+  verifier: string,
+) {
+  return postJson(idp, '/token', {
+    grant_type: 'authorization_code',
+    client_id: clientId,
+    code: code ?? '',
+    redirect_uri: REDIRECT,
+    code_verifier: verifier,
+  })
+}
+
 async function start(extra: Record<string, string> = {}) {
   const idp = await idpWith()
   const { verifier, challenge } = await pkce()
@@ -26,13 +41,7 @@ describe('authorization code + PKCE', () => {
     const q = await authorize(idp, base)
     expect(q.get('state')).toBe('xyz')
     expect(q.get('iss')).toBe(idp.issuer)
-    const { status, headers, body } = await postJson(idp, '/token', {
-      grant_type: 'authorization_code',
-      client_id: 'cli',
-      code: q.get('code') ?? '',
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    })
+    const { status, headers, body } = await exchangeCode(idp, 'cli', q.get('code'), verifier)
     expect(status).toBe(200)
     expect(headers.get('cache-control')).toBe('no-store')
     expect(body.token_type).toBe('Bearer')
@@ -121,14 +130,7 @@ describe('authorization code + PKCE', () => {
       code_challenge: verifier,
       code_challenge_method: 'plain',
     })
-    const { status } = await postJson(idp, '/token', {
-      grant_type: 'authorization_code',
-      client_id: 'legacy',
-      code: q.get('code') ?? '',
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    })
-    expect(status).toBe(200)
+    expect((await exchangeCode(idp, 'legacy', q.get('code'), verifier)).status).toBe(200)
   })
 
   it('redirects with the right errors for bad requests', async () => {
@@ -165,13 +167,7 @@ describe('authorization code + PKCE', () => {
     expect((await exchange({ code: 'made-up' })).body.error).toBe('invalid_grant')
     const q = await authorize(idp, base)
     idp.control.clock.advance(61_000)
-    const late = await postJson(idp, '/token', {
-      grant_type: 'authorization_code',
-      client_id: 'cli',
-      code: q.get('code') ?? '',
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    })
+    const late = await exchangeCode(idp, 'cli', q.get('code'), verifier)
     expect(late.body).toMatchObject({
       error: 'invalid_grant',
       error_description: 'the authorization code has expired',
@@ -254,14 +250,7 @@ describe('authorization code + PKCE', () => {
     expect(right.status).toBe(302)
     const q = new URL(right.headers.get('location') ?? '').searchParams
     expect(q.get('state')).toBe('xyz')
-    const { status } = await postJson(idp, '/token', {
-      grant_type: 'authorization_code',
-      client_id: 'cli',
-      code: q.get('code') ?? '',
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    })
-    expect(status).toBe(200)
+    expect((await exchangeCode(idp, 'cli', q.get('code'), verifier)).status).toBe(200)
     const again = await post(idp, '/login', { request_id: requestId, username: 'alice', password: 'alice' })
     expect(again.status).toBe(400)
   })

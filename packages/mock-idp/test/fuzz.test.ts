@@ -27,33 +27,6 @@ const PATHS = [
   '/_control/tokens',
 ]
 const HTML_PATHS = new Set(['/device', '/login', '/end_session'])
-const PARAM_NAMES = [
-  'grant_type',
-  'client_id',
-  'client_secret',
-  'code',
-  'redirect_uri',
-  'code_verifier',
-  'refresh_token',
-  'device_code',
-  'scope',
-  'username',
-  'password',
-  'token',
-  'token_type_hint',
-  'response_type',
-  'code_challenge',
-  'code_challenge_method',
-  'client_assertion',
-  'client_assertion_type',
-  'id_token_hint',
-  'post_logout_redirect_uri',
-  'user_code',
-  'request_id',
-  'access_token',
-  'login_hint',
-  'prompt',
-]
 const GRANTS = [
   'authorization_code',
   'urn:ietf:params:oauth:grant-type:device_code',
@@ -88,37 +61,6 @@ const value = fc.oneof(
   fc.constant('x'.repeat(5000)),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
 )
-const pairs = fc.array(
-  fc.tuple(fc.oneof(fc.constantFrom(...PARAM_NAMES), fc.string({ maxLength: 10 })), value),
-  { maxLength: 8 },
-)
-
-const chaos = fc.record({
-  path: fc.constantFrom(...PATHS),
-  method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'),
-  contentType: fc.constantFrom(
-    'application/x-www-form-urlencoded',
-    'application/json',
-    'text/plain',
-    'multipart/form-data; boundary=x',
-    '',
-  ),
-  body: fc.oneof(
-    pairs.map((ps) => ps.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')),
-    pairs.map((ps) => JSON.stringify(Object.fromEntries(ps))),
-    fc.string({ maxLength: 200 }),
-    fc.constant('%E0%A4%A'),
-    fc.constant('a=1&a=2'),
-  ),
-  query: pairs.map((ps) => new URLSearchParams(ps).toString()),
-  authorization: fc.oneof(
-    fc.constant(undefined),
-    b64.map((s) => `Basic ${s}`),
-    jwtLike.map((t) => `Bearer ${t}`),
-    fc.string({ maxLength: 30 }),
-  ),
-})
-
 /** Which parameters each endpoint reads, so well-formed requests reach deep code paths. */
 const ENDPOINT_PARAMS: Record<string, { method: string; names: readonly string[] }> = {
   '/token': {
@@ -167,6 +109,40 @@ const ENDPOINT_PARAMS: Record<string, { method: string; names: readonly string[]
     names: ['id_token_hint', 'post_logout_redirect_uri', 'state', 'client_id'],
   },
 }
+
+/** Every parameter name any endpoint reads, for the chaos generator. */
+const PARAM_NAMES = [...new Set(Object.values(ENDPOINT_PARAMS).flatMap((e) => e.names))]
+
+const pairs = fc.array(
+  fc.tuple(fc.oneof(fc.constantFrom(...PARAM_NAMES), fc.string({ maxLength: 10 })), value),
+  { maxLength: 8 },
+)
+
+const chaos = fc.record({
+  path: fc.constantFrom(...PATHS),
+  method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'),
+  contentType: fc.constantFrom(
+    'application/x-www-form-urlencoded',
+    'application/json',
+    'text/plain',
+    'multipart/form-data; boundary=x',
+    '',
+  ),
+  body: fc.oneof(
+    pairs.map((ps) => ps.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')),
+    pairs.map((ps) => JSON.stringify(Object.fromEntries(ps))),
+    fc.string({ maxLength: 200 }),
+    fc.constant('%E0%A4%A'),
+    fc.constant('a=1&a=2'),
+  ),
+  query: pairs.map((ps) => new URLSearchParams(ps).toString()),
+  authorization: fc.oneof(
+    fc.constant(undefined),
+    b64.map((s) => `Basic ${s}`),
+    jwtLike.map((t) => `Bearer ${t}`),
+    fc.string({ maxLength: 30 }),
+  ),
+})
 
 /** Builds well-formed requests whose values come from `pool`: real tokens, codes and ids. */
 function wellFormed(pool: readonly string[]) {
