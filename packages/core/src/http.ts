@@ -402,6 +402,20 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
 }
 
 /**
+ * A fresh `state` value (32 random bytes, base64url) for an authorization request.
+ *
+ * @returns The value.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-10.12
+ * @example
+ * ```ts
+ * const state = randomState()
+ * ```
+ */
+export function randomState(): string {
+  return oauth.generateRandomState()
+}
+
+/**
  * Everything an authorization code flow needs up front: a CSPRNG PKCE verifier (S256), `state`,
  * `nonce`, and the authorization URL built from them.
  *
@@ -422,6 +436,9 @@ export async function prepareAuthorization(
     readonly clientId: string
     readonly redirectUri: string
     readonly scope: string
+    /** The `state` to use (default: a fresh random one); a loopback server may need it first. */
+    readonly state?: string
+    /** Extra authorization parameters (openEO's `authorization_parameters`). */
     readonly extra?: Readonly<Record<string, string>>
   },
 ): Promise<{
@@ -438,7 +455,7 @@ export async function prepareAuthorization(
     )
   }
   const codeVerifier = oauth.generateRandomCodeVerifier()
-  const state = oauth.generateRandomState()
+  const state = input.state ?? oauth.generateRandomState()
   const nonce = oauth.generateRandomNonce()
   const url = new URL(as.authorization_endpoint)
   const params = {

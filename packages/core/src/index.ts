@@ -29,6 +29,7 @@ export {
   type FetchLike,
   type HttpContext,
   prepareAuthorization,
+  randomState,
   runHttpEffect,
   toFailure,
 } from './http.ts'

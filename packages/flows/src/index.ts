@@ -6,6 +6,18 @@
  */
 export { type OpenBrowser, openCommand, openSystemBrowser } from './browser.ts'
 export {
+  type BrowserLoginOptions,
+  basicAuthorization,
+  browserLogin,
+  clientCredentials,
+  type DeviceCodeDisplay,
+  type DeviceLoginOptions,
+  type DriverOptions,
+  deviceLogin,
+  passwordLogin,
+  refreshTokens,
+} from './drivers.ts'
+export {
   type AddressInUse,
   bunListen,
   defaultListen,

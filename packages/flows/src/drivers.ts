@@ -1,0 +1,410 @@
+/**
+ * The drivers: run a `@keyfob/core` machine to the end, executing its effects — HTTP through the
+ * interpreter, sleeps on the injected clock, the device code through a display hook, the browser
+ * through the open hook and the loopback server.
+ *
+ * @module
+ */
+import {
+  type ClientEntry,
+  clientCredentialsFlow,
+  codeFlow,
+  codeTransition,
+  deviceFlow,
+  deviceTransition,
+  discover,
+  type Effect,
+  type Event,
+  type FetchLike,
+  type HttpContext,
+  KeyfobError,
+  type KeyfobErrorCode,
+  passwordFlow,
+  prepareAuthorization,
+  randomState,
+  refreshFlow,
+  requestTransition,
+  runHttpEffect,
+  type Step,
+  type Terminal,
+  type TokenRecord,
+  TokenSet,
+} from '@keyfob/core'
+import { type OpenBrowser, openSystemBrowser } from './browser.ts'
+import { type LoopbackOptions, startLoopbackServer } from './loopback.ts'
+
+type AuthorizationServer = HttpContext['as']
+
+/** What every driver takes: where the provider is, who the client is, and the injected world. */
+export interface DriverOptions {
+  /** The provider: its issuer (discovered on first use) or its metadata. */
+  readonly issuer?: string
+  /** The provider's metadata, when already discovered. */
+  readonly metadata?: AuthorizationServer
+  /** The client. */
+  readonly client: ClientEntry
+  /** The `fetch` to use; default the global one. */
+  readonly fetch?: FetchLike
+  /** The clock (epoch ms); default `Date.now`. */
+  readonly now?: () => number
+  /** Waits until a time on that clock; default a timer. Tests pass one that moves a mock clock. */
+  readonly sleep?: (untilMs: number, signal?: AbortSignal) => Promise<void>
+  /** Cancels the flow (`ERR_ABORTED`). */
+  readonly signal?: AbortSignal
+  /** Per-request timeout; default 30 000 ms. */
+  readonly timeoutMs?: number
+  /** Allow plain `http:` outside loopback (never do this outside a test). */
+  readonly allowInsecure?: boolean
+}
+
+/** Codes worth one more attempt of a request that is safe to repeat. */
+const TRANSIENT: ReadonlySet<KeyfobErrorCode> = new Set([
+  'ERR_NETWORK',
+  'ERR_TIMEOUT',
+  'ERR_SERVER_ERROR',
+  'ERR_TEMPORARILY_UNAVAILABLE',
+])
+
+/** Requests that may be sent again after a transient failure: never a code, never a refresh token. */
+function repeatable(effect: Effect): boolean {
+  if (effect.type === 'device-authorization-request') return true
+  return (
+    effect.type === 'token-request' &&
+    ['client_credentials', 'password', 'device_code'].includes(effect.request.grant)
+  )
+}
+
+function defaultSleep(now: () => number): (untilMs: number, signal?: AbortSignal) => Promise<void> {
+  return (untilMs, signal) =>
+    new Promise<void>((resolve, reject) => {
+      signal?.throwIfAborted()
+      const timer = setTimeout(done, Math.max(0, untilMs - now()))
+      function onAbort() {
+        clearTimeout(timer)
+        reject(signal?.reason)
+      }
+      function done() {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+}
+
+/** Discovers the provider unless its metadata was given. */
+async function metadataOf(options: DriverOptions): Promise<AuthorizationServer> {
+  if (options.metadata) return options.metadata
+  if (options.issuer === undefined)
+    throw new KeyfobError('ERR_INVALID_ARGUMENT', 'pass the provider as `issuer` or `metadata`')
+  return discover(options.issuer, {
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+  })
+}
+
+function contextOf(as: AuthorizationServer, options: DriverOptions): HttpContext {
+  return {
+    as,
+    client: options.client,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+  }
+}
+
+/**
+ * Runs a machine to its terminal state. HTTP effects go through the interpreter (a repeatable
+ * request gets two more attempts after a transient failure), sleeps through `sleep`, everything
+ * else through `other`. Cancellation becomes a `cancel` event.
+ */
+async function run<S>(
+  transition: (state: S, event: Event) => Step<S>,
+  initial: S,
+  ctx: HttpContext,
+  options: DriverOptions,
+  other: (effect: Effect) => Promise<Event | undefined>,
+): Promise<TokenSet> {
+  const now = options.now ?? Date.now
+  const sleep = options.sleep ?? defaultSleep(now)
+  let step = transition(initial, { type: 'start', nowMs: now() })
+  while (step.effects.length > 0) {
+    const events: Event[] = []
+    for (const effect of step.effects) {
+      if (options.signal?.aborted) {
+        events.push({ type: 'cancel', nowMs: now() })
+        break
+      }
+      try {
+        if (effect.type === 'sleep') {
+          await sleep(effect.untilMs, options.signal)
+          events.push({ type: 'woke', nowMs: now() })
+        } else if (effect.type === 'token-request' || effect.type === 'device-authorization-request') {
+          let event = await runHttpEffect(effect, ctx)
+          for (
+            let attempt = 0;
+            attempt < 2 && event.type === 'failed' && TRANSIENT.has(event.failure.code) && repeatable(effect);
+            attempt++
+          ) {
+            event = await runHttpEffect(effect, ctx)
+          }
+          events.push(event)
+        } else {
+          const event = await other(effect)
+          if (event) events.push(event)
+        }
+      } catch (error) {
+        if (options.signal?.aborted) events.push({ type: 'cancel', nowMs: now() })
+        else if (error instanceof KeyfobError)
+          events.push({
+            type: 'failed',
+            failure: { code: error.code, message: error.message, evidence: { cause: error.cause } },
+            nowMs: now(),
+          })
+        else throw error
+      }
+    }
+    for (const event of events) step = transition(step.state, event)
+  }
+  const final = step.state as Terminal | { phase: string }
+  if (final.phase === 'done')
+    return TokenSet.fromRecord((final as Extract<Terminal, { phase: 'done' }>).tokens)
+  if (final.phase === 'failed') {
+    const { failure } = final as Extract<Terminal, { phase: 'failed' }>
+    throw new KeyfobError(failure.code, failure.message, { cause: failure.evidence })
+  }
+  throw new KeyfobError(
+    'ERR_INVALID_ARGUMENT',
+    `the flow stopped in state ${final.phase} with nothing left to do`,
+  )
+}
+
+/** What a device login shows the user (RFC 8628 §3.3). */
+export interface DeviceCodeDisplay {
+  /** The code to type. */
+  readonly userCode: string
+  /** Where to type it. */
+  readonly verificationUri: string
+  /** A URL with the code filled in, when the provider gives one: show it (and a QR code) first. */
+  readonly verificationUriComplete?: string
+  /** When the code expires (epoch ms on the driver's clock). */
+  readonly expiresAtMs: number
+}
+
+/** Options of {@link deviceLogin}. */
+export interface DeviceLoginOptions extends DriverOptions {
+  /** The scope to ask for; default `openid offline_access`. */
+  readonly scope?: string
+  /** Give up after this long (default 300 000 ms); the code's own expiry may come sooner. */
+  readonly maxPollMs?: number
+  /** Shows the code to the user; default: one line on the console. */
+  readonly display?: (info: DeviceCodeDisplay) => void | Promise<void>
+}
+
+function consoleDisplay(info: DeviceCodeDisplay): void {
+  const target = info.verificationUriComplete ?? info.verificationUri
+  console.log(
+    info.verificationUriComplete
+      ? `To log in, visit ${target} (code ${info.userCode}).`
+      : `To log in, visit ${target} and enter the code ${info.userCode}.`,
+  )
+}
+
+/**
+ * Logs a user in with the device authorization grant: shows the code through `display`, polls at
+ * the server's interval (5 s when it gives none; `slow_down` adds 5 s), and ends with tokens.
+ *
+ * @param options - Provider, client, scope, display hook, poll limit, clock, signal.
+ * @returns The tokens.
+ * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_EXPIRED_TOKEN`, `ERR_TIMEOUT`, `ERR_ABORTED`, or the code of any other failure.
+ * @see https://www.rfc-editor.org/rfc/rfc8628
+ * @example
+ * ```ts
+ * import { deviceLogin } from '@keyfob/flows'
+ * const tokens = await deviceLogin({ issuer: 'https://idp.example', client: { clientId: 'cli' } })
+ * ```
+ */
+export async function deviceLogin(options: DeviceLoginOptions): Promise<TokenSet> {
+  const as = await metadataOf(options)
+  const display = options.display ?? consoleDisplay
+  return run(
+    deviceTransition,
+    deviceFlow({
+      scope: options.scope ?? 'openid offline_access',
+      ...(options.maxPollMs !== undefined ? { maxPollMs: options.maxPollMs } : {}),
+    }),
+    contextOf(as, options),
+    options,
+    async (effect) => {
+      if (effect.type === 'display-device-code') {
+        await display({
+          userCode: effect.userCode,
+          verificationUri: effect.verificationUri,
+          ...(effect.verificationUriComplete !== undefined
+            ? { verificationUriComplete: effect.verificationUriComplete }
+            : {}),
+          expiresAtMs: effect.expiresAtMs,
+        })
+      }
+      return undefined
+    },
+  )
+}
+
+/** Options of {@link browserLogin}. */
+export interface BrowserLoginOptions extends DriverOptions {
+  /** The scope to ask for; default `openid offline_access`. */
+  readonly scope?: string
+  /** Opens the authorization URL; default the system browser. Pass `async () => false` for none. */
+  readonly openBrowser?: OpenBrowser
+  /** Always called with the authorization URL (default: printed), so the user can open it by hand. */
+  readonly onUrl?: (url: string) => void
+  /** Where the loopback server listens and how long it waits (default 127.0.0.1, a free port, 60 s). */
+  readonly loopback?: Pick<LoopbackOptions, 'hostname' | 'port' | 'path' | 'timeoutMs' | 'listen'>
+  /** Extra authorization parameters. */
+  readonly authorizationParameters?: Readonly<Record<string, string>>
+}
+
+/**
+ * Logs a user in with the authorization code grant and PKCE (S256) through the browser and a
+ * loopback redirect server on 127.0.0.1 (RFC 8252). The URL is always given to `onUrl`; the
+ * browser is opened unless `openBrowser` says otherwise.
+ *
+ * @param options - Provider, client, scope, browser hook, loopback settings, signal.
+ * @returns The tokens (the ID token checked for nonce and issuer by oauth4webapi).
+ * @throws KeyfobError `ERR_STATE_MISMATCH`, `ERR_ACCESS_DENIED`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
+ * @see https://www.rfc-editor.org/rfc/rfc8252 and RFC 7636
+ * @example
+ * ```ts
+ * import { browserLogin } from '@keyfob/flows'
+ * const tokens = await browserLogin({ issuer: 'https://idp.example', client: { clientId: 'cli' } })
+ * ```
+ */
+export async function browserLogin(options: BrowserLoginOptions): Promise<TokenSet> {
+  const as = await metadataOf(options)
+  const state = randomState()
+  const server = await startLoopbackServer({
+    ...options.loopback,
+    expectedState: state,
+    ...(options.signal ? { signal: options.signal } : {}),
+  })
+  try {
+    const start = await prepareAuthorization(as, {
+      clientId: options.client.clientId,
+      redirectUri: server.redirectUri,
+      scope: options.scope ?? 'openid offline_access',
+      state,
+      ...(options.authorizationParameters ? { extra: options.authorizationParameters } : {}),
+    })
+    const openBrowser = options.openBrowser ?? openSystemBrowser
+    const onUrl = options.onUrl ?? ((url: string) => console.log(`Open this URL to log in: ${url}`))
+    return await run(codeTransition, codeFlow(start), contextOf(as, options), options, async (effect) => {
+      if (effect.type !== 'open-browser') return undefined
+      onUrl(effect.url)
+      await openBrowser(effect.url)
+      const params = await server.callback
+      return { type: 'callback', params: Object.fromEntries(params), nowMs: (options.now ?? Date.now)() }
+    })
+  } finally {
+    await server.close()
+  }
+}
+
+/**
+ * Gets a token for the client itself (RFC 6749 §4.4). The client must have a secret.
+ *
+ * @param options - Provider, client (with secret), scope.
+ * @returns The tokens (no refresh token: run it again when the access token expires).
+ * @throws KeyfobError `ERR_INVALID_CLIENT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, or a transport code.
+ * @example
+ * ```ts
+ * const tokens = await clientCredentials({ issuer, client: { clientId: 'svc', clientSecret } })
+ * ```
+ */
+export async function clientCredentials(
+  options: DriverOptions & { readonly scope?: string },
+): Promise<TokenSet> {
+  const as = await metadataOf(options)
+  return run(
+    requestTransition,
+    clientCredentialsFlow(options.scope),
+    contextOf(as, options),
+    options,
+    async () => undefined,
+  )
+}
+
+/**
+ * The resource-owner password grant (RFC 6749 §4.3), for legacy systems that offer nothing else.
+ *
+ * @param options - Provider, client, username, password, scope.
+ * @returns The tokens.
+ * @throws KeyfobError `ERR_INVALID_GRANT` for a wrong password, or another code.
+ * @example
+ * ```ts
+ * const tokens = await passwordLogin({ issuer, client, username: 'alice', password })
+ * ```
+ */
+export async function passwordLogin(
+  options: DriverOptions & { readonly username: string; readonly password: string; readonly scope?: string },
+): Promise<TokenSet> {
+  const as = await metadataOf(options)
+  return run(
+    requestTransition,
+    passwordFlow(options.username, options.password, options.scope),
+    contextOf(as, options),
+    options,
+    async () => undefined,
+  )
+}
+
+/**
+ * Uses a refresh token once (RFC 6749 §6). Never retried: a rotated refresh token sent twice
+ * revokes the whole grant at providers that detect reuse.
+ *
+ * @param options - Provider, client, the stored record, an optional narrower scope.
+ * @returns The new tokens; the old refresh token is kept when the provider sends none.
+ * @throws KeyfobError `ERR_NO_REFRESH_TOKEN`, `ERR_INVALID_GRANT` (log in again), or a transport code.
+ * @example
+ * ```ts
+ * const next = await refreshTokens({ issuer, client, record: stored })
+ * ```
+ */
+export async function refreshTokens(
+  options: DriverOptions & { readonly record: TokenRecord; readonly scope?: string },
+): Promise<TokenSet> {
+  const as = await metadataOf(options)
+  return run(
+    requestTransition,
+    refreshFlow(options.record, options.scope),
+    contextOf(as, options),
+    options,
+    async () => undefined,
+  )
+}
+
+/**
+ * An HTTP Basic `Authorization` header value, for APIs that take Basic credentials (openEO's
+ * `/credentials/basic`). User id and password are encoded as UTF-8.
+ *
+ * @param username - The user id; it must not contain `:` (RFC 7617 §2).
+ * @param password - The password.
+ * @returns `Basic <base64>`.
+ * @throws KeyfobError `ERR_INVALID_ARGUMENT` for a user id with a colon.
+ * @see https://www.rfc-editor.org/rfc/rfc7617
+ * @example
+ * ```ts
+ * await fetch(`${api}/credentials/basic`, { headers: { authorization: basicAuthorization('u', 'p') } })
+ * ```
+ */
+export function basicAuthorization(username: string, password: string): string {
+  if (username.includes(':'))
+    throw new KeyfobError('ERR_INVALID_ARGUMENT', 'a Basic user id must not contain ":" (RFC 7617 §2)')
+  const bytes = new TextEncoder().encode(`${username}:${password}`)
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return `Basic ${btoa(binary)}`
+}
