@@ -5,7 +5,6 @@
 //   npm start -- --once       # demo, then stop (what the test of this script runs)
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import * as oauth from 'oauth4webapi'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const once = process.argv.includes('--once')
@@ -20,7 +19,14 @@ function fail(message) {
 // 1. Build the packages (turbo caches it: instant after the first time).
 const build = spawnSync(
   'npx',
-  ['turbo', 'run', 'build', '--filter=@keyfob/mock-idp', '--output-logs=errors-only'],
+  [
+    'turbo',
+    'run',
+    'build',
+    '--filter=@keyfob/mock-idp',
+    '--filter=@keyfob/flows',
+    '--output-logs=errors-only',
+  ],
   { cwd: root, stdio: 'inherit' },
 )
 if (build.status !== 0) fail('the build failed (see above); run `npm ci` first if node_modules is missing')
@@ -69,88 +75,52 @@ process.once('SIGINT', () => {
   process.exit(130)
 })
 
-// 3. A demo login: the device flow a CLI would run, with the person's approval simulated through
-//    the IdP's control plane, then a client-credentials token for a service.
+// 3. A demo login with @keyfob/flows: the device flow a CLI would run, with the person's
+//    approval simulated through the IdP's control plane, then a client-credentials token.
 try {
-  const options = { [oauth.allowInsecureRequests]: true } // plain http is fine on loopback only
-  const as = await oauth.processDiscoveryResponse(
-    new URL(issuer),
-    await oauth.discoveryRequest(new URL(issuer), options),
-  )
-  const cli = { client_id: 'keyfob-cli' }
+  const { clientCredentials, deviceLogin } = await import('@keyfob/flows')
   say('\n— demo: device login as a command-line tool would do it —')
-  const device = await oauth.processDeviceAuthorizationResponse(
-    as,
-    cli,
-    await oauth.deviceAuthorizationRequest(
-      as,
-      cli,
-      oauth.None(),
-      { scope: 'openid profile email offline_access' },
-      options,
-    ),
-  )
-  say(`Open ${device.verification_uri_complete} (code ${device.user_code}) to approve.`)
-  say('Approving as alice through the control plane, as a person would on that page …')
-  const approved = await fetch(`${issuer}/_control/devices/${encodeURIComponent(device.user_code)}/approve`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ sub: 'alice' }),
+  const tokens = await deviceLogin({
+    issuer,
+    client: { clientId: 'keyfob-cli' },
+    scope: 'openid profile email offline_access',
+    display: async ({ userCode, verificationUriComplete }) => {
+      say(`Open ${verificationUriComplete} (code ${userCode}) to approve.`)
+      say('Approving as alice through the control plane, as a person would on that page …')
+      const approved = await fetch(`${issuer}/_control/devices/${encodeURIComponent(userCode)}/approve`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sub: 'alice' }),
+      })
+      if (!approved.ok) throw new Error(`approval failed: ${approved.status} ${await approved.text()}`)
+    },
   })
-  if (!approved.ok) throw new Error(`approval failed: ${approved.status} ${await approved.text()}`)
-  let tokens
-  let interval = device.interval ?? 5
-  for (;;) {
-    await new Promise((r) => setTimeout(r, interval * 1000))
-    try {
-      tokens = await oauth.processDeviceCodeResponse(
-        as,
-        cli,
-        await oauth.deviceCodeGrantRequest(as, cli, oauth.None(), device.device_code, options),
-      )
-      break
-    } catch (error) {
-      if (error instanceof oauth.ResponseBodyError && error.error === 'authorization_pending') continue
-      if (error instanceof oauth.ResponseBodyError && error.error === 'slow_down') {
-        interval += 5
-        continue
-      }
-      throw error
-    }
-  }
-  const claims = oauth.getValidatedIdTokenClaims(tokens)
+  const claims = JSON.parse(Buffer.from(tokens.record.idToken.split('.')[1], 'base64url').toString())
   say(
-    `Logged in as ${claims?.sub} (${claims?.email}); access token valid for ${tokens.expires_in} s, refresh token received: ${Boolean(tokens.refresh_token)}`,
+    `Logged in as ${claims.sub} (${claims.email}); access token valid until ${new Date(tokens.record.expiresAt).toISOString()}, refresh token received: ${Boolean(tokens.refreshToken)}`,
   )
-  const info = await oauth.processUserInfoResponse(
-    as,
-    cli,
-    claims?.sub ?? '',
-    await oauth.userInfoRequest(as, cli, tokens.access_token, options),
-  )
+  const info = await (
+    await fetch(`${issuer}/userinfo`, { headers: { authorization: `Bearer ${tokens.accessToken}` } })
+  ).json()
   say(`userinfo: ${JSON.stringify(info)}`)
 
   say('\n— demo: client credentials for a service —')
-  const service = { client_id: 'keyfob-service' }
-  const cc = await oauth.processClientCredentialsResponse(
-    as,
-    service,
-    await oauth.clientCredentialsGrantRequest(
-      as,
-      service,
-      oauth.ClientSecretBasic('demo-service-secret'),
-      new URLSearchParams(),
-      options,
-    ),
+  const service = await clientCredentials({
+    issuer,
+    client: { clientId: 'keyfob-service', clientSecret: 'demo-service-secret' },
+  })
+  say(
+    `service token (${service.record.tokenType}, until ${new Date(service.record.expiresAt).toISOString()}): ${service.accessToken.slice(0, 24)}…`,
   )
-  say(`service token (${cc.token_type}, ${cc.expires_in} s): ${cc.access_token.slice(0, 24)}…`)
   const journal = await (await fetch(`${issuer}/_control/journal?endpoint=token`)).json()
   say(
     `the IdP's journal shows ${journal.length} token requests: ${journal.map((e) => `${e.grantType.replace('urn:ietf:params:oauth:grant-type:', '')}→${e.status}${e.error ? ` ${e.error}` : ''}`).join(', ')}`,
   )
 } catch (error) {
   stop()
-  fail(`the demo login failed: ${error instanceof Error ? error.message : error}`)
+  fail(
+    `the demo login failed: ${error instanceof Error ? `${error.message}${error.code ? ` (${error.code})` : ''}` : error}`,
+  )
 }
 
 if (once) {
