@@ -1,6 +1,6 @@
 /** Typed errors: one class, a stable `code`, evidence in `cause`, never a secret. @module */
 
-/** Codes for the OAuth errors of RFC 6749 §5.2, §4.1.2.1 and RFC 8628 §3.5. */
+/** Codes for the OAuth errors of RFC 6749 §5.2, §4.1.2.1, RFC 7009 §2.2.1 and RFC 8628 §3.5. */
 export type OAuthErrorCode =
   | 'ERR_INVALID_REQUEST'
   | 'ERR_INVALID_CLIENT'
@@ -15,6 +15,7 @@ export type OAuthErrorCode =
   | 'ERR_AUTHORIZATION_PENDING'
   | 'ERR_SLOW_DOWN'
   | 'ERR_EXPIRED_TOKEN'
+  | 'ERR_UNSUPPORTED_TOKEN_TYPE'
   | 'ERR_LOGIN_REQUIRED'
   | 'ERR_OAUTH'
 
@@ -36,6 +37,7 @@ export type LocalErrorCode =
   | 'ERR_NO_REFRESH_TOKEN'
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_UNSUPPORTED'
 
 /** Every code a {@link KeyfobError} can carry. Switch on it; never on the message. */
 export type KeyfobErrorCode = OAuthErrorCode | LocalErrorCode
@@ -93,6 +95,7 @@ const OAUTH_CODES: Readonly<Record<string, OAuthErrorCode>> = {
   authorization_pending: 'ERR_AUTHORIZATION_PENDING',
   slow_down: 'ERR_SLOW_DOWN',
   expired_token: 'ERR_EXPIRED_TOKEN',
+  unsupported_token_type: 'ERR_UNSUPPORTED_TOKEN_TYPE',
   login_required: 'ERR_LOGIN_REQUIRED',
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import * as oauth from 'oauth4webapi'
-import { KeyfobError, type KeyfobErrorCode } from './errors.ts'
+import { KeyfobError, type KeyfobErrorCode, oauthError } from './errors.ts'
 import type { DeviceAuthorization, Effect, Event, Failure } from './machines.ts'
 import type { ClientEntry } from './store.ts'
 import type { TokenResponse } from './tokens.ts'
@@ -398,6 +398,50 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
     return { type: 'token-response', response: plainTokens(response), nowMs: now() }
   } catch (error) {
     return answerOf(error, where, ctx, now())
+  }
+}
+
+/**
+ * Revokes one token at the provider (RFC 7009) through oauth4webapi. Revoking a refresh token
+ * ends its grant on most providers.
+ *
+ * @param ctx - Provider metadata, client, fetch, timeout.
+ * @param token - The token to revoke; it never appears in an error.
+ * @param hint - `refresh_token` or `access_token`.
+ * @throws KeyfobError `ERR_UNSUPPORTED` when the provider advertises no revocation endpoint; an OAuth code (`ERR_INVALID_CLIENT`, …) for an error answer; `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_INVALID_RESPONSE`.
+ * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
+ * @example
+ * ```ts
+ * await revokeToken({ as, client: { clientId: 'cli' } }, record.refreshToken, 'refresh_token')
+ * ```
+ */
+export async function revokeToken(
+  ctx: HttpContext,
+  token: string,
+  hint: 'refresh_token' | 'access_token',
+): Promise<void> {
+  const where = `revocation at ${ctx.as.revocation_endpoint ?? ctx.as.issuer}`
+  if (ctx.as.revocation_endpoint === undefined)
+    throw new KeyfobError('ERR_UNSUPPORTED', `${ctx.as.issuer} advertises no revocation endpoint`)
+  try {
+    const response = await oauth.revocationRequest(ctx.as, clientOf(ctx), authOf(ctx), token, {
+      ...optionsOf(ctx),
+      additionalParameters: { token_type_hint: hint },
+    })
+    await oauth.processRevocationResponse(response)
+  } catch (error) {
+    if (error instanceof oauth.ResponseBodyError) {
+      throw oauthError(
+        {
+          error: error.error,
+          ...(error.error_description !== undefined ? { errorDescription: error.error_description } : {}),
+          status: error.status,
+        },
+        where,
+      )
+    }
+    const failure = toFailure(error, where, ctx.signal)
+    throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
   }
 }
 

@@ -30,6 +30,7 @@ export {
   type HttpContext,
   prepareAuthorization,
   randomState,
+  revokeToken,
   runHttpEffect,
   toFailure,
 } from './http.ts'

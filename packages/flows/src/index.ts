@@ -28,3 +28,15 @@ export {
   type RequestHandler,
 } from './listen.ts'
 export { type LoopbackOptions, type LoopbackServer, startLoopbackServer } from './loopback.ts'
+export {
+  type AdvertisedProvider,
+  type OpenEoSourceOptions,
+  openEoAuthorization,
+  openEoProviderSource,
+  openEoTokenRejected,
+  type ProviderSource,
+  parseOpenEoProviders,
+  withAdvertisedProviders,
+} from './providers.ts'
+export type { RevocationResult } from './revoke.ts'
+export { bearerTokenRejected, Session, type SessionOptions } from './session.ts'

@@ -1,0 +1,316 @@
+/**
+ * `Session`: keeps a user logged in. It answers with a valid access token, or a `fetch` that
+ * carries one, refreshing proactively (inside a margin) and reactively (after a 401
+ * `invalid_token`), one refresh at a time — within a process, and across processes through the
+ * store's lock — and falls back to an interactive login only when no refresh can work.
+ *
+ * @module
+ */
+import {
+  type ClientEntry,
+  discover,
+  type HttpContext,
+  KeyfobError,
+  type TokenKey,
+  type TokenRecord,
+  TokenSet,
+  type TokenStore,
+} from '@keyfob/core'
+import { type DriverOptions, refreshTokens } from './drivers.ts'
+import { type RevocationResult, revokeRecord } from './revoke.ts'
+
+type AuthorizationServer = HttpContext['as']
+
+/** Options of {@link Session}. */
+export interface SessionOptions extends Omit<DriverOptions, 'metadata'> {
+  /** The provider's issuer (discovered once, lazily). */
+  readonly issuer: string
+  /** The client. */
+  readonly client: ClientEntry
+  /** Where tokens live; its `lock` makes refreshes single-flight across processes. */
+  readonly store: TokenStore
+  /** A local account label, for several accounts at one provider. */
+  readonly account?: string
+  /** Refresh when less than this much time is left; default 60 000 ms. */
+  readonly refreshMarginMs?: number
+  /**
+   * The interactive login to fall back on when there is no usable refresh token, e.g.
+   * `(o) => deviceLogin(o)`. Without one, such a session fails with `ERR_LOGIN_REQUIRED`.
+   */
+  readonly login?: (options: DriverOptions) => Promise<TokenSet>
+  /** The origins {@link Session.fetch} may send the bearer to (e.g. `https://api.example`). */
+  readonly apiOrigins?: readonly string[]
+  /** The `fetch` for API calls made through {@link Session.fetch}; default the global one. */
+  readonly apiFetch?: (request: Request) => Promise<Response>
+  /**
+   * The `Authorization` header value for an access token; default `Bearer <token>`. openEO
+   * APIs want `Bearer oidc/<provider id>/<token>`: see {@link openEoAuthorization}.
+   */
+  readonly authorization?: (accessToken: string) => string
+  /**
+   * Whether an API response says the access token was rejected, which earns one renewal and one
+   * retry. Default: RFC 6750, a `401` whose `WWW-Authenticate` challenge carries
+   * `error="invalid_token"`. openEO answers `401`/`403` with code `TokenInvalid`: see
+   * {@link openEoTokenRejected}.
+   */
+  readonly tokenRejected?: (response: Response) => boolean | Promise<boolean>
+}
+
+/**
+ * RFC 6750's signal that an access token was rejected: `401` with `error="invalid_token"`.
+ *
+ * @param response - The API's response (its body is not read).
+ * @returns Whether to renew the token and retry.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ * @example
+ * ```ts
+ * if (bearerTokenRejected(response)) await session.accessToken({ minTtlMs: Infinity })
+ * ```
+ */
+export function bearerTokenRejected(response: Response): boolean {
+  return (
+    response.status === 401 &&
+    /(^|[\s,])error\s*=\s*"?invalid_token"?/i.test(response.headers.get('www-authenticate') ?? '')
+  )
+}
+
+/** Codes after which a refresh cannot work and a new login is the way forward. */
+const NEEDS_LOGIN = new Set(['ERR_INVALID_GRANT', 'ERR_NO_REFRESH_TOKEN', 'ERR_UNAUTHORIZED_CLIENT'])
+
+/**
+ * A logged-in user at one provider, for one client (and account).
+ *
+ * @example
+ * ```ts
+ * import { deviceLogin, Session } from '@keyfob/flows'
+ *
+ * const session = new Session({
+ *   issuer: 'https://idp.example',
+ *   client: { clientId: 'cli' },
+ *   store, // a TokenStore from @keyfob/store
+ *   login: (options) => deviceLogin(options),
+ *   apiOrigins: ['https://api.example'],
+ * })
+ * const response = await session.fetch('https://api.example/jobs')
+ * ```
+ */
+export class Session {
+  readonly #options: SessionOptions
+  readonly #key: TokenKey
+  #metadata: Promise<AuthorizationServer> | undefined
+  #renewing: Promise<TokenSet> | undefined
+
+  /**
+   * @param options - Provider, client, store, fallback login, refresh margin, API origins.
+   * @throws KeyfobError `ERR_INVALID_ARGUMENT` for an API origin that is not an http(s) origin.
+   */
+  constructor(options: SessionOptions) {
+    for (const origin of options.apiOrigins ?? []) {
+      if (!URL.canParse(origin) || !/^https?:$/.test(new URL(origin).protocol)) {
+        throw new KeyfobError(
+          'ERR_INVALID_ARGUMENT',
+          `apiOrigins: ${JSON.stringify(origin)} is not an http(s) origin`,
+        )
+      }
+    }
+    this.#options = options
+    this.#key = {
+      issuer: options.issuer,
+      clientId: options.client.clientId,
+      ...(options.account !== undefined ? { account: options.account } : {}),
+    }
+  }
+
+  /** The store key of this session's tokens. */
+  get key(): TokenKey {
+    return this.#key
+  }
+
+  #now(): number {
+    return (this.#options.now ?? Date.now)()
+  }
+
+  #driver(as: AuthorizationServer): DriverOptions {
+    const {
+      store: _store,
+      login: _login,
+      apiOrigins: _origins,
+      apiFetch: _apiFetch,
+      authorization: _authorization,
+      tokenRejected: _rejected,
+      refreshMarginMs: _margin,
+      account: _account,
+      issuer: _issuer,
+      ...rest
+    } = this.#options
+    return { ...rest, metadata: as }
+  }
+
+  #as(): Promise<AuthorizationServer> {
+    this.#metadata ??= discover(this.#options.issuer, {
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      ...(this.#options.allowInsecure !== undefined ? { allowInsecure: this.#options.allowInsecure } : {}),
+    }).catch((error: unknown) => {
+      this.#metadata = undefined // a failed discovery is tried again next time
+      throw error
+    })
+    return this.#metadata
+  }
+
+  /**
+   * A valid access token: the stored one while it has more than the margin left, else a new one
+   * (refresh first, then the fallback login). Concurrent callers share one renewal.
+   *
+   * @param options - `minTtlMs`: demand at least this much lifetime (default: the refresh margin).
+   * @returns The access token.
+   * @throws KeyfobError `ERR_LOGIN_REQUIRED` with no usable refresh token and no fallback login; transport and OAuth codes from the provider.
+   * @example
+   * ```ts
+   * const token = await session.accessToken({ minTtlMs: 120_000 })
+   * ```
+   */
+  async accessToken(options: { readonly minTtlMs?: number } = {}): Promise<string> {
+    const margin = options.minTtlMs ?? this.#options.refreshMarginMs ?? 60_000
+    const stored = await this.#options.store.get(this.#key)
+    if (stored && !TokenSet.fromRecord(stored).expiresWithin(this.#now(), margin))
+      return stored.accessToken as string
+    const renewed = await this.#renew(stored?.accessToken, margin)
+    return renewed.accessToken as string
+  }
+
+  /** One renewal at a time in this process; the store lock makes it one across processes. */
+  #renew(failedToken: string | undefined, marginMs: number): Promise<TokenSet> {
+    this.#renewing ??= this.#renewOnce(failedToken, marginMs).finally(() => {
+      this.#renewing = undefined
+    })
+    return this.#renewing
+  }
+
+  async #renewOnce(failedToken: string | undefined, marginMs: number): Promise<TokenSet> {
+    const as = await this.#as()
+    const refreshed = await this.#options.store.lock(this.#key, async () => {
+      // Another process may have renewed while we waited for the lock.
+      const current = await this.#options.store.get(this.#key)
+      if (current?.accessToken !== undefined && current.accessToken !== failedToken) {
+        const tokens = TokenSet.fromRecord(current)
+        if (!tokens.expiresWithin(this.#now(), marginMs)) return tokens
+      }
+      if (current?.refreshToken === undefined || TokenSet.fromRecord(current).refreshExpired(this.#now()))
+        return undefined
+      try {
+        const next = await refreshTokens({ ...this.#driver(as), record: current })
+        await this.#options.store.set(this.#key, next.toRecord())
+        return next
+      } catch (error) {
+        if (error instanceof KeyfobError && NEEDS_LOGIN.has(error.code)) return undefined
+        throw error
+      }
+    })
+    if (refreshed) return refreshed
+    return this.#loginAndStore(as)
+  }
+
+  async #loginAndStore(as: AuthorizationServer): Promise<TokenSet> {
+    if (!this.#options.login) {
+      throw new KeyfobError(
+        'ERR_LOGIN_REQUIRED',
+        `no valid refresh token for ${this.#options.client.clientId} at ${this.#options.issuer}; log in again (e.g. keyfob login)`,
+        { cause: { issuer: this.#options.issuer, clientId: this.#options.client.clientId } },
+      )
+    }
+    // The interactive part runs outside the lock: it can take minutes.
+    const tokens = await this.#options.login(this.#driver(as))
+    await this.#options.store.lock(this.#key, () => this.#options.store.set(this.#key, tokens.toRecord()))
+    return tokens
+  }
+
+  /**
+   * `fetch` with the bearer token, for the configured API origins only: a request to any other
+   * origin goes out untouched. A response that says the token was rejected (by default a `401`
+   * whose challenge says `invalid_token`) triggers one renewal and one retry.
+   *
+   * @param input - The URL or request.
+   * @param init - Request options; the body must be replayable (a string, bytes, or none) for the retry.
+   * @returns The API's response.
+   * @throws KeyfobError as {@link Session.accessToken} does.
+   * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+   * @example
+   * ```ts
+   * const jobs = await (await session.fetch('https://api.example/jobs')).json()
+   * ```
+   */
+  async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const send = this.#options.apiFetch ?? ((request: Request) => fetch(request))
+    const template = new Request(input, init)
+    if (!this.#allowed(template.url)) return send(template)
+    const body = template.body === null ? undefined : await template.arrayBuffer()
+    const authorization = this.#options.authorization ?? ((token: string) => `Bearer ${token}`)
+    const rejected = this.#options.tokenRejected ?? bearerTokenRejected
+    const attempt = (token: string) => {
+      const headers = new Headers(template.headers)
+      headers.set('authorization', authorization(token))
+      return send(new Request(template, { headers, ...(body !== undefined ? { body } : {}) }))
+    }
+    const token = await this.accessToken()
+    const response = await attempt(token)
+    // A custom test may read the body, so it gets a copy; the default reads headers only.
+    const probe = this.#options.tokenRejected ? response.clone() : response
+    const isRejected = await rejected(probe)
+    // A tee's branch cancels for real only once both branches are done: never await one alone.
+    if (probe !== response) void probe.body?.cancel().catch(() => {})
+    if (!isRejected) return response
+    void response.body?.cancel().catch(() => {})
+    const renewed = await this.#renew(token, this.#options.refreshMarginMs ?? 60_000)
+    return attempt(renewed.accessToken as string)
+  }
+
+  #allowed(url: string): boolean {
+    const origin = new URL(url).origin
+    return (this.#options.apiOrigins ?? []).some((allowed) => new URL(allowed).origin === origin)
+  }
+
+  /**
+   * Logs out: revokes the refresh token (and so, on most providers, its grant) and the access
+   * token at the provider (RFC 7009), then removes the tokens from the store, also when revocation
+   * fails or the provider cannot be reached.
+   *
+   * @returns Whether the provider confirmed the revocation, and if not, why (a code and message).
+   * @see https://www.rfc-editor.org/rfc/rfc7009
+   * @example
+   * ```ts
+   * const { revoked, reason } = await session.logout()
+   * if (!revoked) console.warn(`tokens removed locally; revocation failed: ${reason?.message}`)
+   * ```
+   */
+  async logout(): Promise<RevocationResult> {
+    const record: TokenRecord | undefined = await this.#options.store.get(this.#key)
+    let result: RevocationResult = { revoked: true }
+    try {
+      if (record) result = await revokeRecord(this.#context(await this.#as()), record)
+    } catch (error) {
+      result = {
+        revoked: false,
+        reason:
+          error instanceof KeyfobError
+            ? { code: error.code, message: error.message }
+            : { code: 'ERR_NETWORK', message: 'the provider could not be reached' },
+      }
+    } finally {
+      await this.#options.store.lock(this.#key, () => this.#options.store.delete(this.#key))
+    }
+    return result
+  }
+
+  #context(as: AuthorizationServer): HttpContext {
+    const o = this.#options
+    return {
+      as,
+      client: o.client,
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+      ...(o.now ? { now: o.now } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.allowInsecure !== undefined ? { allowInsecure: o.allowInsecure } : {}),
+    }
+  }
+}

@@ -1,0 +1,317 @@
+/** Provider sources: openEO's `GET /credentials/oidc`, and a client composed from parts. */
+import {
+  emptyConfig,
+  type KeyfobConfig,
+  KeyfobError,
+  resolveClient,
+  resolveProvider,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+} from '@keyfob/core'
+import { createMockIdp } from '@keyfob/mock-idp'
+import { describe, expect, it } from 'vitest'
+import {
+  deviceLogin,
+  openEoAuthorization,
+  openEoProviderSource,
+  openEoTokenRejected,
+  parseOpenEoProviders,
+  Session,
+  withAdvertisedProviders,
+} from '../src/index.ts'
+
+const DEVICE_PKCE = 'urn:ietf:params:oauth:grant-type:device_code+pkce'
+
+function errorOf(fn: () => unknown): KeyfobError {
+  try {
+    fn()
+  } catch (error) {
+    expect(error).toBeInstanceOf(KeyfobError)
+    return error as KeyfobError
+  }
+  throw new Error('expected a KeyfobError')
+}
+
+describe('parseOpenEoProviders', () => {
+  it('reads providers in order, with scopes, default clients and authorization parameters', () => {
+    const warnings: string[] = []
+    const providers = parseOpenEoProviders(
+      {
+        providers: [
+          {
+            id: 'egi',
+            issuer: 'https://aai.egi.example/oidc',
+            title: 'EGI',
+            scopes: ['openid', 'email'],
+            default_clients: [
+              { id: 'default', grant_types: [DEVICE_PKCE, 'refresh_token', 'made_up'], redirect_urls: [] },
+              { grant_types: ['refresh_token'] },
+              { id: 'nothing' },
+            ],
+            authorization_parameters: { prompt: 'consent' },
+            extra: 'ignored',
+          },
+          { id: 'other', issuer: 'https://other.example', title: 'Other' },
+        ],
+      },
+      'https://api.example/credentials/oidc',
+      (w) => warnings.push(w),
+    )
+    expect(providers).toEqual([
+      {
+        id: 'egi',
+        issuer: 'https://aai.egi.example/oidc',
+        title: 'EGI',
+        scopes: ['openid', 'email'],
+        defaultClients: [
+          { clientId: 'default', grantTypes: [DEVICE_PKCE, 'refresh_token'] },
+          { clientId: 'nothing', grantTypes: [] },
+        ],
+        authorizationParameters: { prompt: 'consent' },
+      },
+      { id: 'other', issuer: 'https://other.example', title: 'Other' },
+    ])
+    expect(warnings).toHaveLength(3)
+    expect(warnings[0]).toContain('unknown grant type "made_up"')
+    expect(warnings[1]).toContain('default_clients[1] has no id')
+    expect(warnings[2]).toContain('default_clients[2] lists no grant_types')
+  })
+
+  const bad: Array<[string, unknown, string, string]> = [
+    ['not an object', 'x', 'ERR_INVALID_RESPONSE', '"providers" array'],
+    ['no providers key', {}, 'ERR_INVALID_RESPONSE', '"providers" array'],
+    ['an empty list', { providers: [] }, 'ERR_NO_PROVIDER', 'lists no OpenID Connect providers'],
+    [
+      'a provider without id',
+      { providers: [{ issuer: 'https://i', title: 't' }] },
+      'ERR_INVALID_RESPONSE',
+      'providers[0].id',
+    ],
+    [
+      'a provider without title',
+      { providers: [{ id: 'a', issuer: 'https://i' }] },
+      'ERR_INVALID_RESPONSE',
+      'providers[0].title',
+    ],
+    [
+      'a relative issuer',
+      { providers: [{ id: 'a', issuer: '/oidc', title: 't' }] },
+      'ERR_INVALID_RESPONSE',
+      'not an absolute URL',
+    ],
+    [
+      'a duplicate id',
+      {
+        providers: [
+          { id: 'a', issuer: 'https://i', title: 't' },
+          { id: 'a', issuer: 'https://j', title: 'u' },
+        ],
+      },
+      'ERR_INVALID_RESPONSE',
+      'appears twice',
+    ],
+    [
+      'scopes not strings',
+      { providers: [{ id: 'a', issuer: 'https://i', title: 't', scopes: [1] }] },
+      'ERR_INVALID_RESPONSE',
+      'scopes',
+    ],
+    [
+      'parameters not strings',
+      { providers: [{ id: 'a', issuer: 'https://i', title: 't', authorization_parameters: { a: 1 } }] },
+      'ERR_INVALID_RESPONSE',
+      'authorization_parameters',
+    ],
+  ]
+  for (const [what, document, code, text] of bad) {
+    it(`refuses ${what} with ${code}`, () => {
+      const error = errorOf(() => parseOpenEoProviders(document, 'https://api.example/credentials/oidc'))
+      expect(error.code).toBe(code)
+      expect(error.message).toContain(text)
+      expect(error.message).toContain('https://api.example/credentials/oidc')
+    })
+  }
+})
+
+describe('openEoProviderSource', () => {
+  it('fetches <api>/credentials/oidc with https:// assumed and a normalized base', async () => {
+    const urls: string[] = []
+    const source = openEoProviderSource('OpenEO.Example/api/v1/', {
+      fetch: async (input) => {
+        urls.push(String(input))
+        return Response.json({ providers: [{ id: 'a', issuer: 'https://i.example', title: 'A' }] })
+      },
+    })
+    expect(source.apiUrl).toBe('https://openeo.example/api/v1')
+    expect(await source.providers()).toEqual([{ id: 'a', issuer: 'https://i.example', title: 'A' }])
+    expect(urls).toEqual(['https://openeo.example/api/v1/credentials/oidc'])
+  })
+
+  const faults: Array<[string, () => Promise<Response>, string]> = [
+    ['a 404', async () => new Response('no', { status: 404 }), 'ERR_INVALID_RESPONSE'],
+    [
+      'an HTML page',
+      async () => new Response('<html>', { headers: { 'content-type': 'text/html' } }),
+      'ERR_INVALID_RESPONSE',
+    ],
+    [
+      'a network failure',
+      async () => {
+        throw new TypeError('fetch failed')
+      },
+      'ERR_NETWORK',
+    ],
+  ]
+  for (const [what, answer, code] of faults) {
+    it(`turns ${what} into ${code}`, async () => {
+      const source = openEoProviderSource('https://api.example', { fetch: answer })
+      await expect(source.providers()).rejects.toMatchObject({ code })
+    })
+  }
+
+  it('times out a hung API with ERR_TIMEOUT', async () => {
+    const source = openEoProviderSource('https://api.example', {
+      timeoutMs: 50,
+      fetch: (_input, init) =>
+        new Promise((_resolve, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(init.signal?.reason))
+        }),
+    })
+    await expect(source.providers()).rejects.toMatchObject({ code: 'ERR_TIMEOUT' })
+  })
+})
+
+describe('withAdvertisedProviders', () => {
+  it('adds providers in the API order and keeps a locally configured client', () => {
+    const start: KeyfobConfig = {
+      ...emptyConfig(),
+      providers: { egi: { issuer: 'https://egi.example', client: { clientId: 'mine', clientSecret: 's' } } },
+    }
+    const config = withAdvertisedProviders(start, 'https://api.example/', [
+      { id: 'b', issuer: 'https://b.example', title: 'B' },
+      {
+        id: 'egi',
+        issuer: 'https://egi.example',
+        title: 'EGI',
+        defaultClients: [{ clientId: 'd', grantTypes: [] }],
+      },
+    ])
+    expect(config.apis).toEqual({ 'https://api.example': { providers: ['b', 'egi'] } })
+    expect(config.providers.egi).toEqual({
+      issuer: 'https://egi.example',
+      title: 'EGI',
+      defaultClients: [{ clientId: 'd', grantTypes: [] }],
+      client: { clientId: 'mine', clientSecret: 's' },
+    })
+    expect(start.apis).toEqual({}) // not mutated
+  })
+
+  it('refuses a provider id that the configuration uses for another issuer', () => {
+    const start: KeyfobConfig = { ...emptyConfig(), providers: { egi: { issuer: 'https://egi.example' } } }
+    const error = errorOf(() =>
+      withAdvertisedProviders(start, 'https://api.example', [
+        { id: 'egi', issuer: 'https://evil.example', title: 'E' },
+      ]),
+    )
+    expect(error.code).toBe('ERR_INVALID_CONFIG')
+  })
+})
+
+describe('openEO helpers', () => {
+  it('formats the openEO bearer and refuses an id with a slash', () => {
+    expect(openEoAuthorization('egi')('tok')).toBe('Bearer oidc/egi/tok')
+    expect(errorOf(() => openEoAuthorization('a/b')).code).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('treats only 401/403 TokenInvalid as a rejected token', async () => {
+    const cases: Array<[Response, boolean]> = [
+      [Response.json({ code: 'TokenInvalid' }, { status: 403 }), true],
+      [Response.json({ code: 'TokenInvalid' }, { status: 401 }), true],
+      [Response.json({ code: 'AuthenticationRequired' }, { status: 401 }), false],
+      [Response.json({ code: 'TokenInvalid' }, { status: 500 }), false],
+      [new Response('<html>', { status: 403 }), false],
+    ]
+    for (const [response, expected] of cases) expect(await openEoTokenRejected(response)).toBe(expected)
+  })
+})
+
+describe('compose your own client (openEO style)', () => {
+  it('source → config → provider and client → session → API call, refreshing after expiry', async () => {
+    const idp = await createMockIdp({
+      lifetimes: { accessTokenS: 300 },
+      clients: [{ clientId: 'openeo-cli', grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'] }],
+    })
+    idp.control.clock.freeze()
+    const apiUrl = 'https://openeo.test/v1'
+    // The API: advertises the IdP, and accepts `Bearer oidc/mock/<token>` the IdP vouches for.
+    const api = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const request = new Request(input, init)
+      const path = new URL(request.url).pathname
+      if (path === '/v1/credentials/oidc') {
+        return Response.json({
+          providers: [
+            {
+              id: 'mock',
+              issuer: idp.issuer,
+              title: 'Mock IdP',
+              scopes: ['openid'],
+              default_clients: [{ id: 'openeo-cli', grant_types: [DEVICE_PKCE, 'refresh_token'] }],
+            },
+          ],
+        })
+      }
+      const match = /^Bearer oidc\/mock\/(.+)$/.exec(request.headers.get('authorization') ?? '')
+      if (!match) return Response.json({ code: 'AuthenticationRequired' }, { status: 401 })
+      const info = await idp.fetch(`${idp.issuer}/userinfo`, {
+        headers: { authorization: `Bearer ${match[1]}` },
+      })
+      if (info.status !== 200) return Response.json({ code: 'TokenInvalid' }, { status: 403 })
+      return Response.json({ user: (await info.json()).sub })
+    }
+
+    const source = openEoProviderSource(apiUrl, { fetch: api })
+    const config = withAdvertisedProviders(emptyConfig(), source.apiUrl, await source.providers())
+    const provider = resolveProvider(config, { apiUrl })
+    const client = resolveClient(provider, 'device')
+    expect([provider.id, client.clientId]).toEqual(['mock', 'openeo-cli'])
+
+    const records = new Map<string, TokenRecord>()
+    const store: TokenStore = {
+      kind: 'memory',
+      get: async (key) => records.get(tokenKeyId(key)),
+      set: async (key, record) => void records.set(tokenKeyId(key), record),
+      delete: async (key) => records.delete(tokenKeyId(key)),
+      list: async () => [],
+      lock: (_key: TokenKey, fn) => fn(),
+    }
+    let logins = 0
+    const session = new Session({
+      issuer: provider.provider.issuer,
+      client,
+      store,
+      fetch: idp.fetch,
+      now: () => idp.control.clock.now(),
+      apiOrigins: [apiUrl],
+      apiFetch: (request) => api(request),
+      authorization: openEoAuthorization(provider.id),
+      tokenRejected: openEoTokenRejected,
+      login: (options) => {
+        logins += 1
+        return deviceLogin({
+          ...options,
+          scope: 'openid offline_access',
+          display: ({ userCode }) => void idp.control.devices.approve(userCode),
+          sleep: async (untilMs) => idp.control.clock.set(untilMs),
+        })
+      },
+    })
+    expect(await (await session.fetch(`${apiUrl}/me`)).json()).toEqual({ user: 'alice' })
+    expect(logins).toBe(1)
+    idp.control.clock.advance(301_000)
+    expect(await (await session.fetch(`${apiUrl}/me`)).json()).toEqual({ user: 'alice' })
+    expect(logins).toBe(1)
+    expect(idp.control.journal.entries({ grantType: 'refresh_token' }).map((e) => e.status)).toEqual([200])
+  })
+})
