@@ -241,7 +241,12 @@ describe('compose your own client (openEO style)', () => {
   it('source → config → provider and client → session → API call, refreshing after expiry', async () => {
     const idp = await createMockIdp({
       lifetimes: { accessTokenS: 300 },
-      clients: [{ clientId: 'openeo-cli', grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'] }],
+      clients: [
+        {
+          clientId: 'openeo-cli',
+          grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        },
+      ],
     })
     idp.control.clock.freeze()
     const apiUrl = 'https://openeo.test/v1'

@@ -1,0 +1,197 @@
+/**
+ * Interop with a certified OpenID provider: the drivers and the session against `oidc-provider`
+ * over real loopback HTTP. A person's part (login form, consent, device code entry) is played by
+ * a small cookie-keeping form filler, through the provider's own development pages.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { TokenRecord, TokenStore } from '@keyfob/core'
+import { tokenKeyId } from '@keyfob/core'
+import Provider from 'oidc-provider'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { browserLogin, clientCredentials, deviceLogin, refreshTokens, Session } from '../src/index.ts'
+
+let server: Server
+let issuer: string
+const tokenRequests: string[] = []
+
+beforeAll(async () => {
+  server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'cli',
+        // RFC 8252 §7.3: a native client's loopback redirect may use any port.
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+        response_types: ['code'],
+      },
+      {
+        client_id: 'svc',
+        client_secret: 'svc-secret-with-enough-entropy',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
+    features: {
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
+      clientCredentials: { enabled: true },
+      revocation: { enabled: true },
+    },
+    scopes: ['openid', 'offline_access', 'api'],
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  })
+  provider.on('grant.success', (ctx) => tokenRequests.push(String(ctx.oidc.params?.grant_type)))
+  server.on('request', provider.callback())
+})
+
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+})
+
+/** A person with a browser: follows redirects, keeps cookies, fills and submits forms. */
+function person(fields: Record<string, string>) {
+  const cookies = new Map<string, string>()
+  const get = async (url: string, init: RequestInit = {}): Promise<{ url: string; response: Response }> => {
+    let current = url
+    let request = init
+    for (let hops = 0; hops < 20; hops++) {
+      const response = await fetch(current, {
+        ...request,
+        redirect: 'manual',
+        headers: {
+          ...(request.headers as Record<string, string>),
+          cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+        },
+      })
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(';')
+        const at = pair?.indexOf('=') ?? -1
+        if (pair && at > 0) cookies.set(pair.slice(0, at), pair.slice(at + 1))
+      }
+      const location = response.headers.get('location')
+      if (response.status < 300 || response.status >= 400 || !location) return { url: current, response }
+      await response.body?.cancel()
+      current = new URL(location, current).href
+      request = {}
+      // The loopback redirect is the client's: deliver it and stop.
+      if (current.includes('/callback')) return { url: current, response: await fetch(current) }
+    }
+    throw new Error('too many redirects')
+  }
+  /** Submits every form on the way until a page without one (or the client's redirect). */
+  const walk = async (start: string): Promise<string> => {
+    let { url, response } = await get(start)
+    for (let pages = 0; pages < 10; pages++) {
+      if (url.includes('/callback')) return url
+      const html = await response.text()
+      const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/.exec(html)
+      if (!form) return url
+      const body = new URLSearchParams()
+      for (const input of (form[2] ?? '').matchAll(/<input[^>]*>/g)) {
+        const name = /name="([^"]+)"/.exec(input[0])?.[1]
+        if (!name) continue
+        body.set(name, fields[name] ?? /value="([^"]*)"/.exec(input[0])?.[1] ?? '')
+      }
+      ;({ url, response } = await get(new URL(form[1] ?? '', url).href, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      }))
+    }
+    throw new Error('too many forms')
+  }
+  return { walk }
+}
+
+describe('flows against oidc-provider', () => {
+  it('code + PKCE through the loopback redirect, then a refresh', async () => {
+    const alice = person({ login: 'alice', password: 'any' })
+    const tokens = await browserLogin({
+      issuer,
+      client: { clientId: 'cli' },
+      scope: 'openid offline_access',
+      authorizationParameters: { prompt: 'consent' },
+      onUrl: () => {},
+      openBrowser: async (url) => {
+        void alice.walk(url)
+        return true
+      },
+    })
+    expect(tokens.accessToken).toBeTruthy()
+    expect(tokens.record.idToken).toBeTruthy()
+    expect(tokens.refreshToken).toBeTruthy()
+    const next = await refreshTokens({ issuer, client: { clientId: 'cli' }, record: tokens.record })
+    expect(next.accessToken).not.toBe(tokens.accessToken)
+    expect(tokenRequests).toContain('authorization_code')
+    expect(tokenRequests).toContain('refresh_token')
+  }, 20_000)
+
+  it('device authorization, approved through the provider pages', async () => {
+    const tokens = await deviceLogin({
+      issuer,
+      client: { clientId: 'cli' },
+      scope: 'openid offline_access',
+      display: ({ verificationUriComplete, verificationUri, userCode }) => {
+        void person({ login: 'bob', password: 'any', user_code: userCode }).walk(
+          verificationUriComplete ?? verificationUri,
+        )
+      },
+    })
+    expect(tokens.accessToken).toBeTruthy()
+    expect(tokens.refreshToken).toBeTruthy()
+    expect(tokenRequests).toContain('urn:ietf:params:oauth:grant-type:device_code')
+  }, 30_000)
+
+  it('client credentials', async () => {
+    const tokens = await clientCredentials({
+      issuer,
+      client: { clientId: 'svc', clientSecret: 'svc-secret-with-enough-entropy' },
+    })
+    expect(tokens.accessToken).toBeTruthy()
+    expect(tokens.refreshToken).toBeUndefined()
+  })
+
+  it('a Session refreshes from a stored refresh token and logs out with revocation', async () => {
+    const carol = person({ login: 'carol', password: 'any' })
+    const first = await browserLogin({
+      issuer,
+      client: { clientId: 'cli' },
+      scope: 'openid offline_access',
+      authorizationParameters: { prompt: 'consent' },
+      onUrl: () => {},
+      openBrowser: async (url) => {
+        void carol.walk(url)
+        return true
+      },
+    })
+    const records = new Map<string, TokenRecord>()
+    const store: TokenStore = {
+      kind: 'memory',
+      get: async (key) => records.get(tokenKeyId(key)),
+      set: async (key, record) => void records.set(tokenKeyId(key), record),
+      delete: async (key) => records.delete(tokenKeyId(key)),
+      list: async () => [],
+      lock: (_key, fn) => fn(),
+    }
+    const session = new Session({ issuer, client: { clientId: 'cli' }, store })
+    // Stored as expired: the session must refresh, not log in.
+    await store.set(session.key, { ...first.record, expiresAt: Date.now() - 1 })
+    const token = await session.accessToken()
+    expect(token).not.toBe(first.accessToken)
+    expect(await session.logout()).toEqual({ revoked: true })
+    expect(await store.get(session.key)).toBeUndefined()
+    // oidc-provider revoked the grant: the refresh token no longer works.
+    await expect(
+      refreshTokens({ issuer, client: { clientId: 'cli' }, record: first.record }),
+    ).rejects.toMatchObject({ code: 'ERR_INVALID_GRANT' })
+  }, 20_000)
+})
