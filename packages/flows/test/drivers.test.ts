@@ -175,6 +175,29 @@ describe('browserLogin', () => {
     expect(idp.control.journal.entries({ grantType: 'authorization_code' })).toHaveLength(1)
   })
 
+  it('keeps working across a key rotation: refresh, then a new login signed with the new key', async () => {
+    const { idp, base } = await setup()
+    const kid = (jwt: string | undefined) =>
+      JSON.parse(atob((jwt ?? '').split('.')[0]?.replace(/-/g, '+').replace(/_/g, '/') ?? '')).kid
+    const first = await browserLogin({
+      ...base('cli'),
+      scope: 'openid offline_access',
+      openBrowser: browser(idp),
+      onUrl: () => {},
+    })
+    const rotated = await idp.control.keys.rotate({ graceMs: 0 })
+    expect(kid(first.record.idToken)).not.toBe(rotated.kid)
+    const refreshed = await refreshTokens({ ...base('cli'), record: first.record })
+    expect(kid(refreshed.accessToken)).toBe(rotated.kid)
+    const second = await browserLogin({
+      ...base('cli'),
+      scope: 'openid',
+      openBrowser: browser(idp),
+      onUrl: () => {},
+    })
+    expect(kid(second.record.idToken)).toBe(rotated.kid)
+  })
+
   it('turns an error redirect into its code', async () => {
     const { idp, base } = await setup()
     const error = browserLogin({
