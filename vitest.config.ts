@@ -1,5 +1,6 @@
 // One vitest run over every package's tests, resolving workspace packages to their sources (the
-// `source` export condition), so no build is needed before a test.
+// `source` export condition). Tests that spawn real processes run the built `dist/`: the global
+// setup builds it first (cached by turbo).
 import { defineConfig } from 'vitest/config'
 
 // vite's defaultServerConditions, with `source` first.
@@ -10,6 +11,7 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
+    globalSetup: ['scripts/vitest-build.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,

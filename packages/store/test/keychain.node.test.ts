@@ -1,0 +1,127 @@
+/**
+ * The keychain store against a real Secret Service: a private D-Bus session started with
+ * `dbus-run-session`, running `gnome-keyring-daemon` unlocked, exactly as a Linux desktop has it.
+ * `secret-tool` must see what keyfob wrote. Without those programs the suite skips with the
+ * reason on a laptop; under CI=true it fails instead (scripts/ci-system-deps.sh installs them).
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keychainTokenStore } from '../src/index.ts'
+import { SECRET, tokenStoreContract } from './contract.ts'
+
+const programs = ['dbus-run-session', 'gnome-keyring-daemon', 'secret-tool']
+const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0)
+const reason = missing.length
+  ? `needs ${missing.join(', ')} (apt-get install dbus gnome-keyring libsecret-tools, or bash scripts/ci-system-deps.sh)`
+  : process.platform !== 'linux'
+    ? 'the gnome-keyring session is Linux-only'
+    : undefined
+if (reason && process.env.CI === 'true')
+  throw new Error(`the keychain tests are required under CI=true but ${reason}`)
+if (reason) console.warn(`skipping the real-keychain tests: ${reason}`)
+
+const probeScript = join(import.meta.dirname, 'fixtures', 'keychain-probe.mjs')
+const home = mkdtempSync(join(tmpdir(), 'keyfob-keyring-'))
+let session: ChildProcess | undefined
+let busAddress = ''
+
+/** Runs the probe fixture in a child with the given D-Bus address (or none). */
+function probeWith(
+  address: string | undefined,
+  timeoutMs: number,
+): { code?: string; message?: string; ms: number } {
+  const env = { ...process.env }
+  delete env.DBUS_SESSION_BUS_ADDRESS
+  if (address !== undefined) env.DBUS_SESSION_BUS_ADDRESS = address
+  const out = execFileSync(process.execPath, [probeScript, home, String(timeoutMs)], { env, timeout: 30_000 })
+  return JSON.parse(String(out))
+}
+
+describe.skipIf(reason !== undefined)('keychain store on a real gnome-keyring', () => {
+  beforeAll(async () => {
+    const addressFile = join(home, 'bus-address')
+    session = spawn(
+      'dbus-run-session',
+      [
+        '--',
+        'sh',
+        '-c',
+        `printf %s "$DBUS_SESSION_BUS_ADDRESS" > '${addressFile}.tmp' && printf keyfob | gnome-keyring-daemon --unlock --components=secrets >/dev/null && mv '${addressFile}.tmp' '${addressFile}' && exec sleep 600`,
+      ],
+      {
+        env: { ...process.env, HOME: home, XDG_DATA_HOME: join(home, 'data'), XDG_RUNTIME_DIR: home },
+        stdio: 'ignore',
+        detached: true,
+      },
+    )
+    const end = Date.now() + 15_000
+    while (!existsSync(addressFile)) {
+      if (Date.now() > end) throw new Error('gnome-keyring-daemon did not start within 15 s')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    busAddress = readFileSync(addressFile, 'utf8')
+    // The native module connects on first use, with this address.
+    process.env.DBUS_SESSION_BUS_ADDRESS = busAddress
+  }, 30_000)
+
+  afterAll(() => {
+    if (session?.pid) process.kill(-session.pid, 'SIGTERM')
+  })
+
+  let n = 0
+  tokenStoreContract(
+    'keychain',
+    () =>
+      keychainTokenStore({
+        service: `keyfob-test-${process.pid}-${++n}`,
+        lockDir: join(home, 'locks'),
+        timeoutMs: 10_000,
+      }),
+    { timeoutMs: 30_000 },
+  )
+
+  it('writes entries secret-tool can see, one per token key, and removes them', async () => {
+    const service = `keyfob-visible-${process.pid}`
+    const store = keychainTokenStore({ service, lockDir: join(home, 'locks'), timeoutMs: 10_000 })
+    await store.probe()
+    const key = { issuer: 'https://idp.example', clientId: 'cli', account: 'work' }
+    await store.set(key, { refreshToken: SECRET, updatedAt: 1 })
+    const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: busAddress }
+    const search = spawnSync('secret-tool', ['search', '--all', 'service', service], {
+      env,
+      encoding: 'utf8',
+    })
+    const found = `${search.stdout}${search.stderr}`
+    expect(found).toContain('cli@https://idp.example#work')
+    expect(found).toContain(SECRET) // secret-tool prints secrets; keyfob wrote the real value
+    await store.delete(key)
+    const after = spawnSync('secret-tool', ['search', '--all', 'service', service], { env, encoding: 'utf8' })
+    expect(`${after.stdout}${after.stderr}`).not.toContain('cli@https://idp.example#work')
+  }, 30_000)
+
+  it('without a D-Bus session: ERR_KEYCHAIN_UNAVAILABLE saying what to do, at once', () => {
+    const result = probeWith(undefined, 3_000)
+    expect(result.code).toBe('ERR_KEYCHAIN_UNAVAILABLE')
+    expect(result.message).toContain('DBUS_SESSION_BUS_ADDRESS')
+    expect(result.message).toContain('--store file')
+    expect(result.ms).toBeLessThan(3_000)
+  })
+
+  it('with a D-Bus that never answers: ERR_KEYCHAIN_UNAVAILABLE after the time limit, not a hang', async () => {
+    const socket = join(home, 'hung-bus')
+    const server: Server = createServer(() => {}) // accepts, never answers
+    await new Promise<void>((resolve) => server.listen(socket, resolve))
+    try {
+      const result = probeWith(`unix:path=${socket}`, 500)
+      expect(result.code).toBe('ERR_KEYCHAIN_UNAVAILABLE')
+      expect(result.message).toContain('no answer within 500 ms')
+      expect(result.ms).toBeLessThan(2_500)
+    } finally {
+      server.close()
+    }
+  }, 30_000)
+})

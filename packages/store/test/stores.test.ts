@@ -1,0 +1,400 @@
+/** Memory and file stores: the shared contract, then what only files do. Runs on Node, Deno and Bun. */
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { emptyConfig, type TokenKey } from '@keyfob/core'
+import { describe, expect, it } from 'vitest'
+import {
+  defaultPaths,
+  fallbackTokenStore,
+  fileConfigStore,
+  fileTokenStore,
+  importOpenEo,
+  memoryConfigStore,
+  memoryTokenStore,
+  openEoPaths,
+  StoreError,
+  withFileLock,
+} from '../src/index.ts'
+import { SECRET, tokenStoreContract } from './contract.ts'
+
+const posix = process.platform !== 'win32'
+const tempDir = () => mkdtempSync(join(tmpdir(), 'keyfob-store-'))
+const key: TokenKey = { issuer: 'https://idp.example', clientId: 'cli' }
+const mode = (path: string) => statSync(path).mode & 0o777
+
+async function errorOf(promise: Promise<unknown>): Promise<StoreError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(Error)
+  return error as StoreError
+}
+
+tokenStoreContract('memory', () => memoryTokenStore())
+tokenStoreContract('file', () => fileTokenStore({ dir: join(tempDir(), 'data') }))
+
+describe('fileTokenStore on disk', () => {
+  it('creates tokens.json 0600 in a 0700 directory, with a schema version', async () => {
+    const dir = join(tempDir(), 'nested', 'data')
+    const store = fileTokenStore({ dir })
+    await store.set(key, { refreshToken: 'r', updatedAt: 1 })
+    expect(store.path).toBe(join(dir, 'tokens.json'))
+    const file = JSON.parse(readFileSync(store.path, 'utf8'))
+    expect(file).toEqual({
+      version: 1,
+      tokens: [
+        { issuer: 'https://idp.example', clientId: 'cli', record: { refreshToken: 'r', updatedAt: 1 } },
+      ],
+    })
+    if (posix) {
+      expect(mode(store.path)).toBe(0o600)
+      expect(mode(dir)).toBe(0o700)
+    }
+    // No temp or lock files are left behind.
+    expect(readdirSync(dir).filter((f) => f !== 'tokens.json' && f !== 'locks')).toEqual([])
+  })
+
+  it('refuses a file others may read, naming its path, mode and the fix', async () => {
+    if (!posix) return // documented: Windows has no mode bits; ACLs are not checked
+    const store = fileTokenStore({ dir: tempDir() })
+    await store.set(key, { refreshToken: SECRET, updatedAt: 1 })
+    chmodSync(store.path, 0o644)
+    const error = await errorOf(store.get(key))
+    expect(error.code).toBe('ERR_INSECURE_PERMISSIONS')
+    expect(error.message).toContain(store.path)
+    expect(error.message).toContain('644')
+    expect(error.message).toContain(`chmod 600 '${store.path}'`)
+    expect(`${error.message}${JSON.stringify(error.cause)}`).not.toContain(SECRET)
+    // Writes are refused too: nothing is written over a file in an unknown state.
+    expect((await errorOf(store.set(key, { updatedAt: 2 }))).code).toBe('ERR_INSECURE_PERMISSIONS')
+    chmodSync(store.path, 0o600)
+    expect((await store.get(key))?.refreshToken).toBe(SECRET)
+  })
+
+  it('moves a corrupted file aside, says where, and starts afresh', async () => {
+    const dir = tempDir()
+    const store = fileTokenStore({ dir })
+    writeFileSync(store.path, `{"version":1,"tokens":[{"issuer":"x","refresh":"${SECRET}"`, { mode: 0o600 })
+    const error = await errorOf(store.list())
+    expect(error.code).toBe('ERR_CORRUPT_FILE')
+    expect(error.message).toContain(store.path)
+    expect(`${error.message}${JSON.stringify(error.cause)}`).not.toContain(SECRET)
+    const aside = (error.cause as { movedTo: string }).movedTo
+    expect(readFileSync(aside, 'utf8')).toContain(SECRET) // kept, not overwritten
+    expect(existsSync(store.path)).toBe(false)
+    await store.set(key, { updatedAt: 3 })
+    expect(await store.get(key)).toEqual({ updatedAt: 3 })
+  })
+
+  it('treats a file in an unknown shape as corrupt too', async () => {
+    const store = fileTokenStore({ dir: tempDir() })
+    writeFileSync(store.path, JSON.stringify({ version: 1, tokens: [{ issuer: 1 }] }), { mode: 0o600 })
+    const error = await errorOf(store.get(key))
+    expect(error.code).toBe('ERR_CORRUPT_FILE')
+    expect(error.message).toContain('tokens[0]')
+  })
+
+  it('reads a newer schema version and keeps fields it does not know', async () => {
+    const store = fileTokenStore({ dir: tempDir() })
+    const future = {
+      version: 2,
+      encryption: { scheme: 'future' },
+      tokens: [
+        {
+          issuer: key.issuer,
+          clientId: key.clientId,
+          dpopKey: { kty: 'EC' },
+          record: { updatedAt: 1, extra: 1 },
+        },
+      ],
+    }
+    writeFileSync(store.path, JSON.stringify(future), { mode: 0o600 })
+    expect(await store.get(key)).toEqual({ updatedAt: 1, extra: 1 })
+    await store.set({ ...key, account: 'b' }, { updatedAt: 2 })
+    const after = JSON.parse(readFileSync(store.path, 'utf8'))
+    expect(after.version).toBe(2)
+    expect(after.encryption).toEqual({ scheme: 'future' })
+    expect(after.tokens[0].dpopKey).toEqual({ kty: 'EC' })
+    // Replacing a record keeps the entry's unknown fields.
+    await store.set(key, { updatedAt: 3 })
+    expect(JSON.parse(readFileSync(store.path, 'utf8')).tokens[0].dpopKey).toEqual({ kty: 'EC' })
+  })
+
+  it('waits for a live lock, then ends in a typed timeout naming the holder', async () => {
+    const dir = tempDir()
+    const store = fileTokenStore({ dir, lockTimeoutMs: 150 })
+    // A live holder: this very host and a running process (our parent), fresh.
+    writeFileSync(
+      `${store.path}.lock`,
+      JSON.stringify({ pid: process.ppid, host: hostname(), createdAt: Date.now(), nonce: 'n' }),
+    )
+    const error = await errorOf(store.set(key, { updatedAt: 1 }))
+    expect(error.code).toBe('ERR_LOCK_TIMEOUT')
+    expect(error.message).toContain(`pid ${process.ppid}`)
+    expect(error.message).toContain(`${store.path}.lock`)
+  })
+
+  it('takes over a lock whose owner is dead, or that is too old', async () => {
+    const dir = tempDir()
+    const store = fileTokenStore({ dir, lockTimeoutMs: 2_000, staleLockMs: 5_000 })
+    const dead = 2 ** 22 + 12345 // above the default pid_max: no such process
+    writeFileSync(
+      `${store.path}.lock`,
+      JSON.stringify({ pid: dead, host: hostname(), createdAt: Date.now(), nonce: 'a' }),
+    )
+    await store.set(key, { updatedAt: 1 })
+    expect(existsSync(`${store.path}.lock`)).toBe(false)
+    // Another host's lock cannot be checked for life: only age counts.
+    writeFileSync(
+      `${store.path}.lock`,
+      JSON.stringify({ pid: 1, host: 'elsewhere', createdAt: Date.now() - 60_000, nonce: 'b' }),
+    )
+    await store.set(key, { updatedAt: 2 })
+    expect(await store.get(key)).toEqual({ updatedAt: 2 })
+  })
+
+  it('withFileLock can be cancelled while waiting', async () => {
+    const dir = tempDir()
+    const lock = join(dir, 'x.lock')
+    writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.ppid, host: hostname(), createdAt: Date.now(), nonce: 'n' }),
+    )
+    const abort = new AbortController()
+    setTimeout(() => abort.abort(), 30)
+    const error = await errorOf(withFileLock(lock, async () => 1, { signal: abort.signal, timeoutMs: 5_000 }))
+    expect(error.code).toBe('ERR_ABORTED')
+  })
+
+  it('reports an unwritable directory as ERR_STORE with the path', async () => {
+    if (!posix || process.getuid?.() === 0) return // root writes anywhere
+    const dir = tempDir()
+    chmodSync(dir, 0o500)
+    const error = await errorOf(fileTokenStore({ dir: join(dir, 'sub') }).set(key, { updatedAt: 1 }))
+    expect(error.code).toBe('ERR_STORE')
+    expect(error.message).toContain(dir)
+  })
+})
+
+describe('config stores', () => {
+  for (const [name, make] of [
+    ['memory', () => memoryConfigStore()],
+    ['file', () => fileConfigStore({ dir: join(tempDir(), 'config') })],
+  ] as const) {
+    it(`${name}: reads empty, updates atomically, loses nothing to concurrent updates`, async () => {
+      const store = make()
+      expect(await store.read()).toEqual(emptyConfig())
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.update((c) => ({
+            ...c,
+            providers: { ...c.providers, [`p${i}`]: { issuer: `https://idp${i}.example` } },
+          })),
+        ),
+      )
+      expect(Object.keys((await store.read()).providers).sort()).toEqual(
+        Array.from({ length: 20 }, (_, i) => `p${i}`).sort(),
+      )
+      // An update that would make it invalid changes nothing.
+      const error = await errorOf(store.update((c) => ({ ...c, defaultProvider: 'nope' })))
+      expect((error as { code?: string }).code).toBe('ERR_INVALID_CONFIG')
+      expect((await store.read()).defaultProvider).toBeUndefined()
+    })
+  }
+
+  it('file: a hand-edited mistake is reported with the field and left in place', async () => {
+    const store = fileConfigStore({ dir: tempDir() })
+    writeFileSync(store.path, JSON.stringify({ version: 1, providers: { x: { issuer: 'not a url' } } }), {
+      mode: 0o600,
+    })
+    const error = await errorOf(store.read())
+    expect((error as { code?: string }).code).toBe('ERR_INVALID_CONFIG')
+    expect(error.message).toContain('providers.x.issuer')
+    expect(existsSync(store.path)).toBe(true)
+  })
+})
+
+describe('defaultPaths', () => {
+  const cases: Array<[string, Parameters<typeof defaultPaths>[0], string, string]> = [
+    [
+      'linux defaults',
+      { env: {}, platform: 'linux', homedir: '/h' },
+      '/h/.config/keyfob',
+      '/h/.local/share/keyfob',
+    ],
+    [
+      'XDG variables',
+      { env: { XDG_CONFIG_HOME: '/c', XDG_DATA_HOME: '/d' }, platform: 'linux', homedir: '/h' },
+      '/c/keyfob',
+      '/d/keyfob',
+    ],
+    [
+      'keyfob overrides win',
+      {
+        env: { KEYFOB_CONFIG_DIR: '/kc', KEYFOB_DATA_DIR: '/kd', XDG_CONFIG_HOME: '/c' },
+        platform: 'linux',
+        homedir: '/h',
+      },
+      '/kc',
+      '/kd',
+    ],
+    [
+      'empty variables are unset',
+      { env: { XDG_CONFIG_HOME: '' }, platform: 'linux', homedir: '/h' },
+      '/h/.config/keyfob',
+      '/h/.local/share/keyfob',
+    ],
+    [
+      'macOS',
+      { env: {}, platform: 'darwin', homedir: '/Users/a' },
+      '/Users/a/Library/Application Support/keyfob',
+      '/Users/a/Library/Application Support/keyfob',
+    ],
+    [
+      'Windows',
+      { env: { APPDATA: 'C:\\Users\\a\\AppData\\Roaming' }, platform: 'win32', homedir: 'C:\\Users\\a' },
+      'C:\\Users\\a\\AppData\\Roaming\\keyfob',
+      'C:\\Users\\a\\AppData\\Roaming\\keyfob',
+    ],
+  ]
+  for (const [name, input, config, data] of cases) {
+    it(name, () => {
+      const paths = defaultPaths(input)
+      expect([paths.configDir, paths.dataDir]).toEqual([config, data])
+    })
+  }
+
+  it('openEO paths follow its own rules', () => {
+    expect(openEoPaths({ env: { OPENEO_CONFIG_HOME: '/o' }, platform: 'linux', homedir: '/h' })).toEqual({
+      configDir: '/o',
+      dataDir: '/o',
+    })
+    expect(openEoPaths({ env: {}, platform: 'linux', homedir: '/h' })).toEqual({
+      configDir: '/h/.config/openeo-python-client',
+      dataDir: '/h/.local/share/openeo-python-client',
+    })
+  })
+})
+
+describe('fallbackTokenStore', () => {
+  it('uses the first store that works and says why the others were skipped', async () => {
+    const broken = Object.assign(memoryTokenStore(), {
+      kind: 'keychain',
+      probe: async () => {
+        throw new StoreError('ERR_KEYCHAIN_UNAVAILABLE', 'no secret service; install gnome-keyring')
+      },
+    })
+    const file = fileTokenStore({ dir: tempDir() })
+    const told: string[] = []
+    const store = fallbackTokenStore([broken, file], {
+      onSelect: (s, skipped) => told.push(`${s.kind}: ${skipped.map((x) => `${x.kind} ${x.code}`).join()}`),
+    })
+    expect(store.kind).toBe('auto')
+    await store.set(key, { updatedAt: 1 })
+    expect(store.kind).toBe('file')
+    expect(told).toEqual(['file: keychain ERR_KEYCHAIN_UNAVAILABLE'])
+    expect(await file.get(key)).toEqual({ updatedAt: 1 })
+  })
+})
+
+describe('importOpenEo', () => {
+  const fixture = () => {
+    const dir = tempDir()
+    const configDir = join(dir, 'config')
+    const dataDir = join(dir, 'data')
+    mkdirSync(configDir)
+    mkdirSync(dataDir)
+    writeFileSync(
+      join(configDir, 'auth-config.json'),
+      JSON.stringify({
+        backends: {
+          'openeo.example/': {
+            basic: { date: '2020-06-08T11:18:27Z', username: 'john', password: SECRET },
+            oidc: {
+              providers: {
+                egi: {
+                  date: '2020-06-08T11:18:27Z',
+                  client_id: 'client123',
+                  client_secret: 's',
+                  issuer: 'https://aai.egi.example/realm/',
+                },
+                nowhere: { date: '2020-06-08T11:18:27Z', client_id: 'c' },
+              },
+            },
+          },
+        },
+        metadata: { type: 'AuthConfig', version: 1 },
+        general: {},
+      }),
+      { mode: 0o600 },
+    )
+    writeFileSync(
+      join(dataDir, 'refresh-tokens.json'),
+      JSON.stringify({
+        'https://aai.egi.example/realm': {
+          client123: { date: '2022-05-11T13:13:20Z', refresh_token: SECRET },
+        },
+      }),
+      { mode: 0o600 },
+    )
+    return { configDir, dataDir }
+  }
+
+  it('imports providers, clients, Basic credentials and refresh tokens, and reports what it skipped', async () => {
+    const from = fixture()
+    const config = memoryConfigStore()
+    const tokens = memoryTokenStore()
+    const result = await importOpenEo({ config, tokens, from })
+    expect(result.providers).toEqual(['egi'])
+    expect(result.apis).toEqual(['https://openeo.example'])
+    expect(result.tokens).toBe(1)
+    expect(result.skipped).toEqual([
+      'provider nowhere of https://openeo.example: no issuer recorded; run keyfob add-oidc https://openeo.example',
+    ])
+    const c = await config.read()
+    expect(c.providers.egi).toEqual({
+      issuer: 'https://aai.egi.example/realm',
+      client: { clientId: 'client123', clientSecret: 's' },
+    })
+    expect(c.apis['https://openeo.example']).toEqual({
+      basic: { username: 'john', password: SECRET },
+      providers: ['egi'],
+    })
+    expect(await tokens.get({ issuer: 'https://aai.egi.example/realm', clientId: 'client123' })).toEqual({
+      refreshToken: SECRET,
+      updatedAt: Date.parse('2022-05-11T13:13:20Z'),
+    })
+    // Again: nothing is duplicated, the existing token is kept.
+    const again = await importOpenEo({ config, tokens, from })
+    expect(again.tokens).toBe(0)
+    expect((await config.read()).apis['https://openeo.example']?.providers).toEqual(['egi'])
+    expect(JSON.stringify(again)).not.toContain(SECRET)
+  })
+
+  it('fails clearly without files, and on a file that is not JSON (without moving it)', async () => {
+    const empty = { configDir: tempDir(), dataDir: tempDir() }
+    const error = await errorOf(
+      importOpenEo({ config: memoryConfigStore(), tokens: memoryTokenStore(), from: empty }),
+    )
+    expect(error.code).toBe('ERR_IMPORT')
+    expect(error.message).toContain('auth-config.json')
+    writeFileSync(join(empty.configDir, 'auth-config.json'), `{"backends": ${SECRET}`, { mode: 0o600 })
+    const bad = await errorOf(
+      importOpenEo({ config: memoryConfigStore(), tokens: memoryTokenStore(), from: empty }),
+    )
+    expect(bad.code).toBe('ERR_IMPORT')
+    expect(bad.message).not.toContain(SECRET)
+    expect(existsSync(join(empty.configDir, 'auth-config.json'))).toBe(true)
+  })
+})

@@ -1,0 +1,13 @@
+// vitest globalSetup: builds every package once (turbo caches it) before the tests that spawn
+// real processes — the `keyfob` binary, store writers killed mid-write — which run the built
+// `dist/`, as users do. Tests that import packages in-process still read `src/`.
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+
+export default function setup(): void {
+  const root = join(import.meta.dirname, '..')
+  execFileSync(process.execPath, [join(root, 'node_modules', 'turbo', 'bin', 'turbo'), 'run', 'build', '--output-logs=errors-only'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+}
