@@ -36,8 +36,8 @@ export interface KeychainTokenStoreOptions {
   /** Where the cross-process lock files go; default the data directory of {@link defaultPaths}. */
   readonly lockDir?: string
   /**
-   * Characters per keychain entry; longer values are split over several entries. Default 1 000,
-   * under Windows' 2 560-byte (1 280 UTF-16 characters) limit.
+   * Characters of the (base64-encoded) value per keychain entry; longer values are split over
+   * several entries. Default 1 000, under Windows' 2 560-byte (1 280 UTF-16 characters) limit.
    */
   readonly chunkSize?: number
   /** At most this many entries per value; a larger value is `ERR_VALUE_TOO_LARGE`. Default 16. */
@@ -239,6 +239,7 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
   const lockDir = options.lockDir ?? defaultPaths().dataDir
   let injected: Promise<KeyringModule> | undefined
   let worker: KeyringWorker | undefined
+  let gaveUp: StoreError | undefined
 
   /** One keychain call, bounded in time; any failure is ERR_KEYCHAIN_UNAVAILABLE. */
   const call = async (
@@ -254,11 +255,10 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         (async (): Promise<string | null | boolean | undefined> => {
           try {
             const entry = new keyring.AsyncEntry(service, account, { linux: { store: 'secret-service' } })
-            return op === 'get'
-              ? await entry.getPassword()
-              : op === 'set'
-                ? (await entry.setPassword(value ?? ''), undefined)
-                : await entry.deleteCredential()
+            if (op === 'get') return await entry.getPassword()
+            if (op === 'delete') return await entry.deleteCredential()
+            await entry.setPassword(value ?? '')
+            return undefined
           } catch (error) {
             throw unavailable(describe(error), { service })
           }
@@ -267,43 +267,55 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         () => {},
       )
     }
+    // After one call went unanswered, the keychain is not asked again in this process: a command
+    // should not wait the time limit once per call.
+    if (gaveUp) throw gaveUp
     worker ??= startWorker()
     const current = worker
     return withTimeout(
       current.request({ op, service, account, ...(value !== undefined ? { value } : {}) }),
       timeoutMs,
       () => {
-        // A call stuck in native code (a hung D-Bus) cannot be interrupted: drop its thread (it
-        // never keeps the process alive) and start afresh next time.
+        // A call stuck in native code (a hung D-Bus) cannot be interrupted: kill the helper.
         current.terminate()
         if (worker === current) worker = undefined
       },
-    )
+    ).catch((error: unknown) => {
+      if (
+        (error as StoreError).cause &&
+        (error as { cause: { timeoutMs?: number } }).cause.timeoutMs !== undefined
+      )
+        gaveUp = error as StoreError
+      throw error
+    })
   }
 
   const readValue = async (account: string): Promise<string | undefined> => {
     const head = (await call(account, 'get')) as string | null
     if (head === null) return undefined
     const parsed = JSON.parse(head) as { v: number; parts: number; data: string }
-    let value = parsed.data
+    let encoded = parsed.data
     for (let i = 1; i < parsed.parts; i++) {
       const part = (await call(`${account}/part${i}`, 'get')) as string | null
       if (part === null)
         throw unavailable(`entry ${account} is missing part ${i} (written by a process that died?)`, {
           service,
         })
-      value += part
+      encoded += part
     }
-    return value
+    return Buffer.from(encoded, 'base64').toString('utf8')
   }
 
-  const writeValue = async (account: string, value: string): Promise<void> => {
+  const writeValue = async (account: string, text: string): Promise<void> => {
+    // Base64 of the UTF-8 bytes: every chunk is plain ASCII, so its size on every platform is known
+    // (no JSON escaping, no surrogate pair split between chunks).
+    const value = Buffer.from(text, 'utf8').toString('base64')
     const parts = Math.max(1, Math.ceil(value.length / chunkSize))
     if (parts > maxChunks)
       throw new StoreError(
         'ERR_VALUE_TOO_LARGE',
-        `a value of ${value.length} characters needs ${parts} keychain entries, more than the limit of ${maxChunks}; use the file store`,
-        { cause: { length: value.length, maxChunks } },
+        `a value of ${text.length} characters needs ${parts} keychain entries, more than the limit of ${maxChunks}; use the file store`,
+        { cause: { length: text.length, maxChunks } },
       )
     const previous = (await call(account, 'get')) as string | null
     const previousParts = previous === null ? 1 : (JSON.parse(previous) as { parts: number }).parts

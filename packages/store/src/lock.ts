@@ -7,7 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { errnoOf, StoreError } from './errors.ts'
@@ -200,25 +200,40 @@ async function isStale(lockPath: string, holder: Owner | 'unreadable', staleMs: 
 }
 
 /**
- * Moves a stale lock out of the way. The rename is atomic, so of several processes taking over
- * the same stale lock one wins; if what was renamed turns out to be a fresh lock (its owner
- * re-took it meanwhile), it is put back.
+ * Removes a stale lock. Takers serialize on a second, short-lived lock (`<lock>.takeover`, itself
+ * taken over after 5 s), and remove the stale lock only if it is still the one they judged stale:
+ * so two takers never remove a lock that a third process has just created.
  */
 async function takeOver(lockPath: string, seen: Owner | 'unreadable'): Promise<boolean> {
-  const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`
+  const guard = `${lockPath}.takeover`
+  const draft = `${guard}.${randomBytes(6).toString('hex')}`
   try {
-    await rename(lockPath, aside)
+    await writeFile(draft, String(Date.now()), { mode: 0o600 })
+    try {
+      await link(draft, guard)
+    } finally {
+      await unlink(draft).catch(() => {})
+    }
   } catch {
+    // Another taker is at work; unless it died long ago, let it finish.
+    const age = await stat(guard).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => 0,
+    )
+    if (age > 5_000) await unlink(guard).catch(() => {})
     return false
   }
-  const moved = await readOwner(aside)
-  const same =
-    seen === 'unreadable'
-      ? moved === 'unreadable'
-      : moved !== 'gone' && moved !== 'unreadable' && moved.nonce === seen.nonce
-  if (!same) await link(aside, lockPath).catch(() => {})
-  await unlink(aside).catch(() => {})
-  return true
+  try {
+    const now = await readOwner(lockPath)
+    const same =
+      seen === 'unreadable'
+        ? now === 'unreadable'
+        : now !== 'gone' && now !== 'unreadable' && now.nonce === seen.nonce
+    if (same) await unlink(lockPath).catch(() => {})
+    return same
+  } finally {
+    await unlink(guard).catch(() => {})
+  }
 }
 
 async function release(lockPath: string, nonce: string): Promise<void> {
