@@ -32,7 +32,10 @@ describe('Session across processes', () => {
       scope: 'openid offline_access',
     })
     // Stored as already expired.
-    await store.set({ issuer: server.issuer, clientId: 'app' }, { ...first.record, expiresAt: Date.now() - 1 })
+    await store.set(
+      { issuer: server.issuer, clientId: 'app' },
+      { ...first.record, expiresAt: Date.now() - 1 },
+    )
     server.idp.control.journal.clear()
     const startAt = Date.now() + 1_500
     const results = await Promise.all(
@@ -43,7 +46,9 @@ describe('Session across processes', () => {
     const tokens = results.map((r) => r.stdout)
     expect(new Set(tokens).size).toBe(1)
     expect(tokens[0]).not.toBe(first.accessToken)
-    expect(server.idp.control.journal.entries({ grantType: 'refresh_token' }).map((e) => e.status)).toEqual([200])
+    expect(server.idp.control.journal.entries({ grantType: 'refresh_token' }).map((e) => e.status)).toEqual([
+      200,
+    ])
     // The rotated refresh token is the one on disk.
     const stored = await store.get({ issuer: server.issuer, clientId: 'app' })
     expect(stored?.accessToken).toBe(tokens[0])
