@@ -112,6 +112,17 @@ try {
       )
       await check(`${name}: import from tarball on Bun`, join(binDir, 'bun'), ['smoke.mjs'], project)
     }
+    // A published command must start from the tarball, with only its declared dependencies.
+    for (const { manifest } of packages) {
+      for (const command of Object.keys(manifest.bin ?? {})) {
+        await check(
+          `${manifest.name}: \`${command} --version\` from tarball`,
+          process.execPath,
+          [join(project, 'node_modules', '.bin', command), '--version'],
+          project,
+        )
+      }
+    }
   }
 } finally {
   rmSync(work, { recursive: true, force: true })

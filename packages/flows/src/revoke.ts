@@ -1,7 +1,7 @@
 /** Token revocation (RFC 7009) for logout. @module */
 import { type HttpContext, KeyfobError, revokeToken, type TokenRecord } from '@keyfob/core'
 
-/** What {@link revokeRecord} found out. */
+/** What {@link Session.logout} found out: what the provider revoked. */
 export interface RevocationResult {
   /** `true` when every token present in the record was revoked. */
   readonly revoked: boolean

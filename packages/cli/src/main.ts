@@ -1,0 +1,424 @@
+/**
+ * The `keyfob` command: argument parsing, dispatch and the mapping of errors to exit codes. Each
+ * command lives in its own module, loaded only when it runs, so `keyfob token` loads little.
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util'
+import { type CliIo, Context, EXIT, type GlobalOptions, UsageError } from './context.ts'
+
+/** A flag of a command, as `node:util` parseArgs takes it, plus its help line. */
+export interface Flag {
+  /** Whether the flag takes a value. */
+  readonly type: 'string' | 'boolean'
+  /** A one-letter alias (`-h`). */
+  readonly short?: string
+  /** Whether the flag may be repeated. */
+  readonly multiple?: boolean
+  /** The help line. */
+  readonly help: string
+  /** The value's name in the help (`--port <port>`). */
+  readonly value?: string
+}
+
+/** One command: what it does, its flags and positionals, examples, and how to load it. */
+export interface Command {
+  /** One line for `keyfob --help`. */
+  readonly summary: string
+  /** The usage line of `keyfob <command> --help`. */
+  readonly usage: string
+  /** The command's own flags (the global ones are added). */
+  readonly flags: Readonly<Record<string, Flag>>
+  /** Example command lines for the help. */
+  readonly examples: readonly string[]
+  /** Imports the command's module on first use, so `keyfob token` loads only what it needs. */
+  readonly load: () => Promise<{
+    run(ctx: Context, args: { values: Record<string, unknown>; positionals: string[] }): Promise<number>
+  }>
+}
+
+const JSON_FLAG: Flag = { type: 'boolean', help: 'print JSON (a stable shape, see the README)' }
+const ACCOUNT: Flag = {
+  type: 'string',
+  help: 'the local account label (several accounts per provider)',
+  value: 'name',
+}
+const PROVIDER: Flag = { type: 'string', help: 'the provider id in the configuration', value: 'id' }
+const CLIENT: Flag = { type: 'string', help: 'the OAuth client id', value: 'id' }
+const API: Flag = { type: 'string', help: 'choose among the providers of this API', value: 'url' }
+const SHOW_SECRETS: Flag = { type: 'boolean', help: 'show secrets instead of fingerprints' }
+
+/** Flags every command takes. */
+const GLOBAL: Readonly<Record<string, Flag>> = {
+  store: { type: 'string', help: 'where tokens live: file (default), keychain or auto', value: 'kind' },
+  'config-dir': { type: 'string', help: 'configuration directory (or $KEYFOB_CONFIG_DIR)', value: 'dir' },
+  'data-dir': { type: 'string', help: 'token directory (or $KEYFOB_DATA_DIR)', value: 'dir' },
+  debug: { type: 'boolean', help: 'print stack traces and causes of errors' },
+  help: { type: 'boolean', short: 'h', help: 'show help' },
+}
+
+/** Every command, in the order `keyfob --help` lists them. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  login: {
+    summary: 'log in and store the tokens (device flow by default)',
+    usage: 'keyfob login [--device|--browser|--client-credentials|--password] [options]',
+    flags: {
+      device: { type: 'boolean', help: 'device authorization (default): a code to enter on any device' },
+      browser: { type: 'boolean', help: 'authorization code + PKCE through this machine’s browser' },
+      'client-credentials': { type: 'boolean', help: 'the client’s own credentials (services, CI)' },
+      password: { type: 'boolean', help: 'resource-owner password (legacy providers only)' },
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      'client-secret': {
+        type: 'string',
+        help: 'the client secret (prefer $KEYFOB_CLIENT_SECRET)',
+        value: 'secret',
+      },
+      username: { type: 'string', help: 'user name for --password', value: 'name' },
+      scope: { type: 'string', help: 'extra scopes, space or comma separated', value: 'scopes' },
+      api: API,
+      account: ACCOUNT,
+      'no-browser': { type: 'boolean', help: 'with --browser: print the URL, do not open it' },
+      'no-qr': { type: 'boolean', help: 'with --device: no QR code' },
+      timeout: { type: 'string', help: 'give up after this long (default 300s)', value: 'duration' },
+      json: JSON_FLAG,
+    },
+    examples: [
+      'keyfob login',
+      'keyfob login --browser --provider-id egi',
+      'KEYFOB_CLIENT_SECRET=… keyfob login --client-credentials --client-id svc',
+    ],
+    load: () => import('./commands/login.ts'),
+  },
+  token: {
+    summary: 'print a valid access token, refreshing when needed',
+    usage: 'keyfob token [--min-ttl 60s] [--provider-id id] [--account name]',
+    flags: {
+      'min-ttl': { type: 'string', help: 'minimum remaining lifetime (default 60s)', value: 'duration' },
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      api: API,
+      account: ACCOUNT,
+      json: JSON_FLAG,
+    },
+    examples: [
+      'curl -H "Authorization: Bearer $(keyfob token)" https://api.example/me',
+      'keyfob token --min-ttl 5m',
+    ],
+    load: () => import('./commands/token.ts'),
+  },
+  status: {
+    summary: 'show stored logins: who, where, until when',
+    usage: 'keyfob status [--json]',
+    flags: { json: JSON_FLAG, account: ACCOUNT },
+    examples: ['keyfob status', 'keyfob status --json | jq ".logins[0].accessToken.expiresAt"'],
+    load: () => import('./commands/status.ts'),
+  },
+  logout: {
+    summary: 'revoke the tokens at the provider and remove them',
+    usage: 'keyfob logout [--provider-id id] [--account name] [--all]',
+    flags: {
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      api: API,
+      account: ACCOUNT,
+      all: { type: 'boolean', help: 'every stored login' },
+      json: JSON_FLAG,
+    },
+    examples: ['keyfob logout', 'keyfob logout --all'],
+    load: () => import('./commands/logout.ts'),
+  },
+  'add-oidc': {
+    summary: 'add an OpenID provider, from its issuer or from an openEO API',
+    usage: 'keyfob add-oidc <api-url|issuer> [--provider-id id] [--client-id id] [--client-secret s]',
+    flags: {
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      'client-secret': {
+        type: 'string',
+        help: 'the client secret (prefer $KEYFOB_CLIENT_SECRET)',
+        value: 'secret',
+      },
+      'no-client-secret': { type: 'boolean', help: 'a public client: do not ask for a secret' },
+      'use-default-client': { type: 'boolean', help: 'use the API’s default clients, do not ask for one' },
+      scope: { type: 'string', help: 'extra scopes to ask for, space or comma separated', value: 'scopes' },
+      default: { type: 'boolean', help: 'make it the default provider' },
+      json: JSON_FLAG,
+    },
+    examples: [
+      'keyfob add-oidc https://openeo.example/openeo/1.2',
+      'keyfob add-oidc https://idp.example/realms/x --provider-id x --client-id cli --no-client-secret',
+    ],
+    load: () => import('./commands/add-oidc.ts'),
+  },
+  'add-basic': {
+    summary: 'store HTTP Basic credentials for an API',
+    usage: 'keyfob add-basic <api-url> [--username name] (password from $KEYFOB_PASSWORD or a prompt)',
+    flags: { username: { type: 'string', help: 'the user name', value: 'name' }, json: JSON_FLAG },
+    examples: ['KEYFOB_PASSWORD=… keyfob add-basic https://openeo.example --username alice'],
+    load: () => import('./commands/add-basic.ts'),
+  },
+  accounts: {
+    summary: 'list accounts, or choose the default one',
+    usage: 'keyfob accounts [use <name>]',
+    flags: { json: JSON_FLAG },
+    examples: ['keyfob accounts', 'keyfob accounts use work'],
+    load: () => import('./commands/accounts.ts'),
+  },
+  paths: {
+    summary: 'show where configuration and tokens live',
+    usage: 'keyfob paths [--json]',
+    flags: { json: JSON_FLAG },
+    examples: ['keyfob paths'],
+    load: () => import('./commands/paths.ts'),
+  },
+  'config-dump': {
+    summary: 'print the configuration (secrets as fingerprints)',
+    usage: 'keyfob config-dump [--show-secrets]',
+    flags: { 'show-secrets': SHOW_SECRETS, json: JSON_FLAG },
+    examples: ['keyfob config-dump'],
+    load: () => import('./commands/dumps.ts').then((m) => ({ run: m.configDump })),
+  },
+  'token-dump': {
+    summary: 'print the stored tokens (as fingerprints)',
+    usage: 'keyfob token-dump [--show-secrets]',
+    flags: { 'show-secrets': SHOW_SECRETS, json: JSON_FLAG },
+    examples: ['keyfob token-dump'],
+    load: () => import('./commands/dumps.ts').then((m) => ({ run: m.tokenDump })),
+  },
+  'token-clear': {
+    summary: 'remove stored tokens without revoking them',
+    usage: 'keyfob token-clear [--provider-id id] [--account name] [--all]',
+    flags: {
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      account: ACCOUNT,
+      all: { type: 'boolean', help: 'every stored token' },
+      json: JSON_FLAG,
+    },
+    examples: ['keyfob token-clear --all'],
+    load: () => import('./commands/token-clear.ts'),
+  },
+  import: {
+    summary: 'import another tool’s configuration and tokens (openeo)',
+    usage: 'keyfob import openeo [--from dir]',
+    flags: {
+      from: { type: 'string', help: 'openEO’s config directory (default: its own default)', value: 'dir' },
+      json: JSON_FLAG,
+    },
+    examples: ['keyfob import openeo'],
+    load: () => import('./commands/import.ts'),
+  },
+  'mock-idp': {
+    summary: 'run the mock OpenID provider for tests',
+    usage: 'keyfob mock-idp [--port 9400] [--config file.json]',
+    flags: {
+      port: { type: 'string', short: 'p', help: 'port (0 = any free one; default 9400)', value: 'port' },
+      hostname: { type: 'string', help: 'address to bind (default 127.0.0.1)', value: 'addr' },
+      config: {
+        type: 'string',
+        short: 'c',
+        help: 'JSON file with users, clients and options',
+        value: 'file',
+      },
+    },
+    examples: ['keyfob mock-idp --port 9400', 'keyfob mock-idp --config demo.json'],
+    load: () => import('./commands/mock-idp.ts'),
+  },
+}
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1))
+      previous = current
+    }
+  }
+  return row[b.length] as number
+}
+
+/**
+ * The closest of `candidates` to `input`, when it is close enough to be a typo.
+ *
+ * @param input - What was typed.
+ * @param candidates - What exists.
+ * @returns The suggestion, or `undefined`.
+ * @internal
+ */
+export function closest(input: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Number.POSITIVE_INFINITY
+  for (const candidate of candidates) {
+    const d = candidate.startsWith(input) && input.length >= 3 ? 1 : distance(input, candidate)
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : undefined
+}
+
+function flagLines(flags: Readonly<Record<string, Flag>>): string[] {
+  return Object.entries(flags).map(([name, flag]) => {
+    const left = `${flag.short ? `-${flag.short}, ` : '    '}--${name}${flag.value ? ` <${flag.value}>` : ''}`
+    return `  ${left.padEnd(34)} ${flag.help}`
+  })
+}
+
+/** The help of one command. */
+function commandHelp(name: string, command: Command): string {
+  return [
+    `${command.usage}`,
+    '',
+    `${command.summary[0]?.toUpperCase()}${command.summary.slice(1)}.`,
+    '',
+    'Options:',
+    ...flagLines(command.flags),
+    '',
+    'Global options:',
+    ...flagLines(GLOBAL),
+    '',
+    'Examples:',
+    ...command.examples.map((e) => `  ${e}`),
+    '',
+    `Exit codes: see \`keyfob --help\`. More: https://keyfob.dev/cli#${name}`,
+    '',
+  ].join('\n')
+}
+
+/** The top-level help. */
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length))
+  return [
+    'Usage: keyfob <command> [options]',
+    '',
+    'Log in to OAuth 2.0 / OpenID Connect providers, keep the tokens safe, print a valid access token.',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options:',
+    ...flagLines(GLOBAL),
+    '  -v, --version                      show the version',
+    '',
+    'Exit codes:',
+    `  ${EXIT.ok}    success`,
+    `  ${EXIT.error}    an error (the message says what to do)`,
+    `  ${EXIT.usage}    a usage error: unknown command or flag, missing argument`,
+    `  ${EXIT.loginRequired}    no valid login: run \`keyfob login\``,
+    `  ${EXIT.storage}    the token or config store is unusable (permissions, keychain, lock)`,
+    `  ${EXIT.unreachable}    the provider or API could not be reached`,
+    `  ${EXIT.cancelled}  cancelled (Ctrl-C)`,
+    '',
+    'Environment: KEYFOB_CONFIG_DIR, KEYFOB_DATA_DIR, KEYFOB_STORE, KEYFOB_CLIENT_SECRET, KEYFOB_PASSWORD, NO_COLOR.',
+    'Run `keyfob <command> --help` for a command’s options and examples.',
+    '',
+  ].join('\n')
+}
+
+type ParseConfig = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>
+
+function parseConfigOf(flags: Readonly<Record<string, Flag>>): ParseConfig {
+  const config: ParseConfig = {}
+  for (const [name, flag] of Object.entries({ ...GLOBAL, ...flags })) {
+    config[name] = {
+      type: flag.type,
+      ...(flag.short ? { short: flag.short } : {}),
+      ...(flag.multiple ? { multiple: true } : {}),
+    }
+  }
+  return config
+}
+
+/** Turns parseArgs' complaint about a flag into a usage error with a suggestion. */
+function flagError(error: unknown, flags: readonly string[]): UsageError {
+  const message = error instanceof Error ? error.message : String(error)
+  const unknown = /Unknown option '(-{1,2})([^']+)'/.exec(message)
+  if (unknown) {
+    const suggestion = closest(unknown[2] ?? '', flags)
+    return new UsageError(
+      `unknown option ${unknown[1]}${unknown[2]}${suggestion ? `; did you mean --${suggestion}?` : ''}`,
+    )
+  }
+  return new UsageError(message.replace(/\. To specify.*$/s, '').replace(/^Option/, 'option'))
+}
+
+/**
+ * Runs `keyfob` with `argv` (without the node and script paths) and resolves the exit code. It
+ * never throws: every failure is printed as one line (a stack trace only with `--debug`).
+ *
+ * @param argv - The arguments, e.g. `['token', '--min-ttl', '5m']`.
+ * @param io - Streams and environment; default the process's.
+ * @returns The exit code (see {@link EXIT}).
+ * @example
+ * ```ts
+ * import { run } from '@keyfob/cli'
+ * process.exitCode = await run(process.argv.slice(2))
+ * ```
+ */
+export async function run(argv: readonly string[], io?: CliIo): Promise<number> {
+  const first = argv[0]
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? argv[1] : undefined
+    const command = topic ? COMMANDS[topic] : undefined
+    const out = io?.stdout ?? process.stdout
+    out.write(command && topic ? commandHelp(topic, command) : mainHelp())
+    return first === undefined ? EXIT.usage : EXIT.ok
+  }
+  if (first === '--version' || first === '-v') {
+    const { readFileSync } = await import('node:fs')
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
+    ;(io?.stdout ?? process.stdout).write(`${pkg.version}\n`)
+    return EXIT.ok
+  }
+  const command = COMMANDS[first]
+  const ctx = new Context(io, {})
+  if (!command) {
+    const suggestion = first.startsWith('-') ? undefined : closest(first, Object.keys(COMMANDS))
+    return ctx.fail(
+      new UsageError(
+        `unknown command ${JSON.stringify(first)}${suggestion ? `; did you mean \`keyfob ${suggestion}\`?` : ''}`,
+      ),
+      'keyfob --help',
+    )
+  }
+  let parsed: { values: Record<string, unknown>; positionals: string[] }
+  try {
+    parsed = parseArgs({
+      args: argv.slice(1) as string[],
+      options: parseConfigOf(command.flags),
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Record<string, unknown>; positionals: string[] }
+  } catch (error) {
+    return ctx.fail(flagError(error, Object.keys({ ...GLOBAL, ...command.flags })), `keyfob ${first} --help`)
+  }
+  const values = parsed.values
+  if (values.help) {
+    ctx.out(commandHelp(first, command))
+    return EXIT.ok
+  }
+  const globals: GlobalOptions = {
+    ...(typeof values.store === 'string' ? { store: values.store } : {}),
+    ...(typeof values['config-dir'] === 'string' ? { configDir: values['config-dir'] } : {}),
+    ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+    debug: values.debug === true,
+    json: values.json === true,
+  }
+  const context = new Context(io, globals)
+  try {
+    const module = await command.load()
+    return await module.run(context, parsed)
+  } catch (error) {
+    return context.fail(error, `keyfob ${first} --help`)
+  } finally {
+    context.dispose()
+  }
+}
