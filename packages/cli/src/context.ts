@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Readable } from 'node:stream'
 
 /** The exit codes of `keyfob`, documented in `keyfob --help` and the README. */
 export const EXIT: {
@@ -32,7 +33,7 @@ export interface OutStream {
 export interface CliIo {
   readonly stdout?: OutStream
   readonly stderr?: OutStream
-  readonly stdin?: NodeJS.ReadableStream & {
+  readonly stdin?: Readable & {
     readonly isTTY?: boolean
     setRawMode?: (raw: boolean) => unknown
   }

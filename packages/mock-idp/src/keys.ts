@@ -76,7 +76,11 @@ export class KeyStore {
     let privateKey: CryptoKey
     let publicJwk: JWK
     if (jwk) {
-      privateKey = (await importJWK(jwk as JWK, alg, { extractable: false })) as CryptoKey
+      const imported: unknown = await importJWK(jwk as JWK, alg, { extractable: false })
+      // An asymmetric JWK always imports as a CryptoKey; a Uint8Array means a symmetric ("oct") key.
+      if (imported instanceof Uint8Array)
+        throw new TypeError('a signing key must be an RSA or EC private key, not a symmetric one')
+      privateKey = imported as CryptoKey
       const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = jwk as JWK
       publicJwk = pub
     } else {
