@@ -14,6 +14,7 @@ const binDir = join(root, 'node_modules', '.bin')
 
 /** What a consumer's first line does with each package, run under every runtime. */
 const SMOKE = {
+  '@keyfob/guard': `const { Hono } = await import('hono'); const app = new Hono(); const key = 'smoke-test-key-0123456789'; app.use(m.apiKeyAuth({ keys: [{ id: 'ci', key }] })); app.get('/', (c) => c.text(c.var.auth.keyId)); const denied = await app.request('/'); const allowed = await app.request('/', { headers: { 'x-api-key': key } }); if (denied.status !== 401 || allowed.status !== 200 || (await allowed.text()) !== 'ci') throw new Error('guard ' + denied.status + ' ' + allowed.status)`,
   '@keyfob/mock-idp': `const idp = await m.createMockIdp(); const r = await idp.fetch(idp.issuer + '/.well-known/openid-configuration'); if (r.status !== 200) throw new Error('discovery ' + r.status)`,
 }
 

@@ -12,6 +12,7 @@ import {
   passwordLogin,
   refreshTokens,
 } from '../src/index.ts'
+import { codeOf } from './helpers.ts'
 
 async function setup(): Promise<{
   idp: MockIdp
@@ -36,16 +37,6 @@ async function setup(): Promise<{
     sleep: async (untilMs) => idp.control.clock.set(Math.max(untilMs, idp.control.clock.now())),
   })
   return { idp, base }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-    return undefined
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeyfobError)
-    return (error as KeyfobError).code
-  }
 }
 
 describe('deviceLogin', () => {

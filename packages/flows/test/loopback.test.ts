@@ -1,16 +1,6 @@
-import { KeyfobError } from '@keyfob/core'
 import { describe, expect, it } from 'vitest'
 import { openCommand, startLoopbackServer } from '../src/index.ts'
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-    return undefined
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeyfobError)
-    return (error as KeyfobError).code
-  }
-}
+import { codeOf } from './helpers.ts'
 
 describe('loopback redirect server (RFC 8252 §7.3)', () => {
   it('binds 127.0.0.1 on a free port, resolves with the redirect, serves a success page and closes', async () => {

@@ -11,6 +11,7 @@ import {
 import { createMockIdp, type MockIdp } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
 import { Session, type SessionOptions } from '../src/index.ts'
+import { codeOf } from './helpers.ts'
 
 /** The smallest honest TokenStore: a map, and a per-key lock that queues holders in order. */
 function memoryStore(): TokenStore & { readonly records: Map<string, TokenRecord> } {
@@ -119,16 +120,6 @@ async function setup(): Promise<Fixture> {
     seen,
     loggedIn,
     refreshes: () => idp.control.journal.entries({ grantType: 'refresh_token' }).length,
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise
-    return undefined
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeyfobError)
-    return (error as KeyfobError).code
   }
 }
 

@@ -1,0 +1,83 @@
+/** The request pipeline every entry point shares: public paths, preflight, schemes, response. @internal @module */
+import type { Context, MiddlewareHandler } from 'hono'
+import { GuardError } from './errors.ts'
+import { compilePublicPaths, isPreflight } from './paths.ts'
+import { allowEvent, denialEvent, deny, emit, MISSING } from './respond.ts'
+import type { AuthInfo, Denial, EntryOptions, GuardScheme, SchemeOutcome } from './types.ts'
+
+/** How several schemes combine in one entry point. */
+export type Combine = 'first-present' | 'all'
+
+/** Which entry point authenticated a request, so a second one on the same request is caught. */
+const owners = new WeakMap<Request, object>()
+
+/** Builds the middleware for one entry point. */
+export function createEntry(
+  name: string,
+  schemes: readonly GuardScheme[],
+  combine: Combine,
+  options: EntryOptions,
+): MiddlewareHandler {
+  const isPublic = compilePublicPaths(options.publicPaths, name)
+  const corsPreflight = options.corsPreflight ?? false
+  if (typeof corsPreflight !== 'boolean') {
+    throw new GuardError('ERR_INVALID_OPTION', `${name}: corsPreflight must be true or false`)
+  }
+  const onEvent = options.onEvent
+  if (onEvent !== undefined && typeof onEvent !== 'function') {
+    throw new GuardError('ERR_INVALID_OPTION', `${name}: onEvent must be a function`)
+  }
+  const token = {}
+  const challenges = (first?: GuardScheme): string[] => {
+    const ordered = first ? [first, ...schemes.filter((s) => s !== first)] : schemes
+    return ordered.map((s) => s.challenge())
+  }
+  const missing = (): Denial => (schemes.length === 1 ? (schemes[0]?.missing ?? MISSING) : MISSING)
+
+  async function authenticate(c: Context): Promise<{ outcome: SchemeOutcome; scheme?: GuardScheme }> {
+    if (combine === 'first-present' || schemes.length === 1) {
+      const scheme = schemes.find((s) => s.present(c))
+      if (!scheme) return { outcome: { ok: false, denial: missing() } }
+      return { outcome: await scheme.authenticate(c), scheme }
+    }
+    const results: AuthInfo<Record<string, unknown>>[] = []
+    for (const scheme of schemes) {
+      if (!scheme.present(c)) return { outcome: { ok: false, denial: MISSING }, scheme }
+      const outcome = await scheme.authenticate(c)
+      if (!outcome.ok) return { outcome, scheme }
+      results.push(outcome.auth)
+    }
+    const [first] = results as [AuthInfo<Record<string, unknown>>]
+    return { outcome: { ok: true, auth: { ...first, factors: results } } }
+  }
+
+  return async function guardEntry(c: Context, next) {
+    const path = c.req.path
+    const method = c.req.method
+    if (isPublic?.(method, path)) {
+      emit(onEvent, c, name, { outcome: 'allow', reason: 'public' })
+      return next()
+    }
+    if (corsPreflight && isPreflight(c)) {
+      emit(onEvent, c, name, { outcome: 'allow', reason: 'preflight' })
+      return next()
+    }
+    const owner = owners.get(c.req.raw)
+    if (owner === token) return next()
+    if (owner !== undefined) {
+      throw new GuardError(
+        'ERR_AMBIGUOUS_SCHEMES',
+        `${name}: this request was already authenticated by another guard middleware; two schemes stacked on one route do not say how they combine. Use guard({ schemes: [...], combine: 'first-present' | 'all' }) instead`,
+      )
+    }
+    const { outcome, scheme } = await authenticate(c)
+    if (!outcome.ok) {
+      emit(onEvent, c, scheme?.name ?? name, denialEvent(outcome.denial))
+      return deny(c, outcome.denial, challenges(scheme))
+    }
+    owners.set(c.req.raw, token)
+    c.set('auth', outcome.auth)
+    if (onEvent) emit(onEvent, c, scheme?.name ?? name, allowEvent(outcome.auth))
+    return next()
+  }
+}

@@ -1,0 +1,668 @@
+/** `jwtAuth`: bearer JWTs verified with jose against a JWKS, discovery or configured keys. @module */
+import type { Context } from 'hono'
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type JWTVerifyResult,
+  jwtVerify,
+} from 'jose'
+import { hasEntryOptions } from './api-key.ts'
+import { hasBearer, readBearer } from './bearer.ts'
+import { checkUrl, createDiscovery, describe } from './discovery.ts'
+import { createEntry } from './entry.ts'
+import { DependencyError, GuardError } from './errors.ts'
+import { type JwksOptions, localKeySource, remoteKeySource } from './jwks.ts'
+import { challengeOf } from './respond.ts'
+import type {
+  AuthInfo,
+  Denial,
+  EntryOptions,
+  FetchLike,
+  GuardReason,
+  GuardScheme,
+  SchemeMiddleware,
+  SchemeOutcome,
+} from './types.ts'
+
+export type { JwksOptions } from './jwks.ts'
+
+/** The asymmetric JWS algorithms the guard verifies. `none` and `HS*` are never accepted. */
+export type JwtAlgorithm =
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'EdDSA'
+  | 'Ed25519'
+
+const ALGORITHMS: ReadonlySet<string> = new Set<JwtAlgorithm>([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+])
+
+/** The default allow-list. */
+export const DEFAULT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA']
+
+/** A required check that can be explicitly switched off with `waive`. */
+export type WaivableCheck = 'iss' | 'aud' | 'exp'
+
+/** How the JWT `typ` header is checked. */
+export type TypPolicy = 'lax' | 'at+jwt' | (string & {})
+
+/** Size and lifetime of the verified-token cache of {@link JwtValidationOptions.cache}. */
+export interface VerifiedTokenCacheOptions {
+  /** At most this many tokens are remembered (least recently used dropped first); default 1000. */
+  readonly maxEntries?: number
+  /** A token is remembered at most this long (and never past its `exp`); default 60 000 ms. */
+  readonly ttlMs?: number
+}
+
+/** Claim checks shared by {@link jwtAuth} and {@link oidcAuth}. */
+export interface JwtValidationOptions {
+  /**
+   * The audience this API is (`aud` must contain one of them). Required unless `waive`
+   * includes `'aud'`.
+   */
+  readonly audience?: string | readonly string[]
+  /** Accepted algorithms; default `['RS256', 'PS256', 'ES256', 'EdDSA']`. Only asymmetric ones. */
+  readonly algorithms?: readonly JwtAlgorithm[]
+  /** Seconds of clock skew tolerated for `exp`, `nbf` and `iat`; default 30. */
+  readonly clockTolerance?: number
+  /** More claims that must be present (beyond `iss`, `aud`, `exp`), e.g. `['sub', 'jti']`. */
+  readonly requiredClaims?: readonly string[]
+  /** Reject tokens whose `iat` is older than this many seconds. */
+  readonly maxTokenAge?: number
+  /**
+   * `lax` (default): `typ` may be absent, `JWT` or `at+jwt`; `at+jwt`: RFC 9068 access tokens
+   * only; any other string: exactly that type. A token of another type (`dpop+jwt`,
+   * `logout+jwt`, …) is refused in every mode.
+   */
+  readonly typ?: TypPolicy
+  /**
+   * Checks to switch off explicitly: `'iss'` (accept any issuer), `'aud'` (any audience), `'exp'`
+   * (tokens without `exp`; an `exp` that is present is still enforced). Each one widens what is
+   * accepted: waive only what your IdP cannot provide.
+   */
+  readonly waive?: readonly WaivableCheck[]
+  /** Claims that carry scopes; default `['scope', 'scp']` (a space-separated string or an array). */
+  readonly scopeClaims?: readonly string[]
+  /** The longest token accepted, in characters; default 8192. */
+  readonly maxTokenLength?: number
+  /** The clock (epoch ms) used for `exp`/`nbf`/`iat`; default `Date.now`. */
+  readonly now?: () => number
+  /**
+   * Remember verified tokens (the exact token string → its verified claims) so a client that
+   * reuses its access token does not pay a signature check per request, like `@fastify/jwt`'s
+   * cache. An entry lives at most `ttlMs` (default 60 000) and never past the token's `exp` (or
+   * `iat + maxTokenAge`); at most `maxEntries` (default 1000) are kept, least recently used
+   * dropped first. Only successes are cached. A cached token stays accepted for up to `ttlMs`
+   * after its signing key leaves the JWKS. `false` turns it off.
+   */
+  readonly cache?: VerifiedTokenCacheOptions | false
+}
+
+/** Options of {@link jwtAuth}: where keys come from, which claims are checked, and entry options. */
+export interface JwtAuthOptions extends JwtValidationOptions, EntryOptions {
+  /** The JWKS URL. */
+  readonly jwksUrl?: string | URL
+  /**
+   * The expected `iss`. Without `jwksUrl` or `keys`, a single issuer is also where keys come from:
+   * its discovery document (OIDC Discovery, then RFC 8414) names the JWKS. Required unless
+   * `waive` includes `'iss'`.
+   */
+  readonly issuer?: string | readonly string[]
+  /** Public keys given directly, as a JWK Set or an array of JWKs (no remote fetch at all). */
+  readonly keys?: JSONWebKeySet | readonly JWK[]
+  /** JWKS caching, cooldown, timeout and stale-if-error. */
+  readonly jwks?: JwksOptions
+  /** The `fetch` for JWKS and discovery; default `globalThis.fetch`. */
+  readonly fetch?: FetchLike
+  /** Allow plain `http:` JWKS and discovery URLs on non-loopback hosts; default `false`. */
+  readonly allowHttp?: boolean
+  /** The `realm` of the `WWW-Authenticate: Bearer …` challenge. */
+  readonly realm?: string
+}
+
+/** A configured JWT verifier: the part {@link jwtAuth} and {@link oidcAuth} share. @internal */
+export interface JwtVerifier {
+  verify(token: string): Promise<SchemeOutcome>
+}
+
+/** Validates the claim options and builds a verifier over a key source. @internal */
+export function createJwtVerifier(
+  options: JwtValidationOptions & { readonly issuer?: string | readonly string[] },
+  getKey: JWTVerifyGetKey,
+  owner: string,
+): JwtVerifier {
+  const waive = new Set<string>(options.waive ?? [])
+  for (const w of waive) {
+    if (w !== 'iss' && w !== 'aud' && w !== 'exp') {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: waive may hold 'iss', 'aud' and 'exp', got ${JSON.stringify(w)}`,
+      )
+    }
+  }
+  const issuers = listOf(options.issuer, 'issuer', owner)
+  if (issuers === undefined && !waive.has('iss')) {
+    throw new GuardError(
+      'ERR_MISSING_OPTION',
+      `${owner}: issuer is required (the expected iss claim); to accept tokens from any issuer, say so with waive: ['iss']`,
+    )
+  }
+  if (issuers !== undefined && waive.has('iss')) {
+    throw new GuardError(
+      'ERR_CONFLICTING_OPTIONS',
+      `${owner}: issuer is set but waive includes 'iss'; drop one`,
+    )
+  }
+  const audience = listOf(options.audience, 'audience', owner)
+  if (audience === undefined && !waive.has('aud')) {
+    throw new GuardError(
+      'ERR_MISSING_OPTION',
+      `${owner}: audience is required (the aud claim that names this API), so a token minted for another service is refused; to accept any audience, say so with waive: ['aud']`,
+    )
+  }
+  if (audience !== undefined && waive.has('aud')) {
+    throw new GuardError(
+      'ERR_CONFLICTING_OPTIONS',
+      `${owner}: audience is set but waive includes 'aud'; drop one`,
+    )
+  }
+  const algorithms = checkAlgorithms(options.algorithms, owner)
+  const clockTolerance = nonNegative(options.clockTolerance, 30, 'clockTolerance', owner)
+  const maxTokenAge =
+    options.maxTokenAge === undefined ? undefined : nonNegative(options.maxTokenAge, 0, 'maxTokenAge', owner)
+  const maxTokenLength = positiveInteger(options.maxTokenLength, 8192, 'maxTokenLength', owner)
+  const requiredClaims = listOf(options.requiredClaims, 'requiredClaims', owner) ?? []
+  const scopeClaims = listOf(options.scopeClaims, 'scopeClaims', owner) ?? ['scope', 'scp']
+  const typ = options.typ ?? 'lax'
+  if (typeof typ !== 'string' || typ.length === 0) {
+    throw new GuardError('ERR_INVALID_OPTION', `${owner}: typ must be 'lax', 'at+jwt' or a media type`)
+  }
+  const now = options.now ?? Date.now
+  if (typeof now !== 'function')
+    throw new GuardError('ERR_INVALID_OPTION', `${owner}: now must be a function`)
+  const cacheOptions = options.cache === false ? undefined : (options.cache ?? {})
+  const cache =
+    cacheOptions === undefined
+      ? undefined
+      : new VerifiedCache(
+          positiveInteger(cacheOptions.maxEntries, 1000, 'cache.maxEntries', owner),
+          nonNegative(cacheOptions.ttlMs, 60_000, 'cache.ttlMs', owner),
+        )
+
+  const verifyOptions: Omit<JWTVerifyOptions, 'currentDate'> = {
+    algorithms: [...algorithms],
+    clockTolerance,
+    requiredClaims: [...(waive.has('exp') ? [] : ['exp']), ...requiredClaims],
+    ...(issuers !== undefined ? { issuer: [...issuers] } : {}),
+    ...(audience !== undefined ? { audience: [...audience] } : {}),
+    ...(maxTokenAge !== undefined ? { maxTokenAge } : {}),
+    ...(typ !== 'lax' ? { typ } : {}),
+  }
+  const boundedKid: JWTVerifyGetKey = (header, token) => {
+    if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > 256)) {
+      throw new errors.JWSInvalid('kid is not a string of at most 256 characters')
+    }
+    return getKey(header, token)
+  }
+
+  return {
+    async verify(token: string): Promise<SchemeOutcome> {
+      if (token.length > maxTokenLength) {
+        return {
+          ok: false,
+          denial: invalid('too_large', `token of ${token.length} characters, limit ${maxTokenLength}`),
+        }
+      }
+      const nowMs = now()
+      const hit = cache?.get(token, nowMs)
+      if (hit) return { ok: true, auth: hit }
+      // jose checks the alg allow-list before it asks for a key, so `none` and `HS*` never cost a
+      // JWKS fetch; the key lookup below refuses absurd `kid`s before any lookup.
+      let result: JWTVerifyResult
+      try {
+        result = await jwtVerify(token, boundedKid, { ...verifyOptions, currentDate: new Date(nowMs) })
+      } catch (error) {
+        return { ok: false, denial: denialFor(error, hintsOf(token)) }
+      }
+      const { payload, protectedHeader: header } = result
+      if (typ === 'lax' && header.typ !== undefined && !LAX_TYPES.has(String(header.typ).toLowerCase())) {
+        return {
+          ok: false,
+          denial: invalid(
+            'bad_typ',
+            `typ ${JSON.stringify(String(header.typ)).slice(0, 60)}`,
+            hintsOf(token),
+          ),
+        }
+      }
+      const auth = authFromClaims('jwt', payload, scopeClaims, header.kid)
+      if (cache) {
+        let untilMs = nowMs + cache.ttlMs
+        if (typeof payload.exp === 'number') untilMs = Math.min(untilMs, payload.exp * 1000)
+        if (maxTokenAge !== undefined && typeof payload.iat === 'number') {
+          untilMs = Math.min(untilMs, (payload.iat + maxTokenAge) * 1000)
+        }
+        cache.set(token, auth, untilMs, nowMs)
+      }
+      return { ok: true, auth }
+    },
+  }
+}
+
+/** A bounded LRU of verified tokens. */
+class VerifiedCache {
+  readonly #entries = new Map<
+    string,
+    { readonly untilMs: number; readonly auth: AuthInfo<Record<string, unknown>> }
+  >()
+  readonly #maxEntries: number
+  readonly ttlMs: number
+
+  constructor(maxEntries: number, ttlMs: number) {
+    this.#maxEntries = maxEntries
+    this.ttlMs = ttlMs
+  }
+
+  get(token: string, nowMs: number): AuthInfo<Record<string, unknown>> | undefined {
+    const entry = this.#entries.get(token)
+    if (!entry) return undefined
+    this.#entries.delete(token)
+    if (entry.untilMs <= nowMs) return undefined
+    this.#entries.set(token, entry)
+    return entry.auth
+  }
+
+  set(token: string, auth: AuthInfo<Record<string, unknown>>, untilMs: number, nowMs: number): void {
+    if (untilMs <= nowMs || this.ttlMs === 0) return
+    this.#entries.delete(token)
+    this.#entries.set(token, { untilMs, auth: deepFreeze(auth) })
+    if (this.#entries.size > this.#maxEntries)
+      this.#entries.delete(this.#entries.keys().next().value as string)
+  }
+}
+
+/** Freezes a JSON-like value, so one request cannot change what the next sees. @internal */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const inner of Object.values(value)) deepFreeze(inner)
+  }
+  return value
+}
+
+/** Unverified `sub`, `iss` and `kid` of a refused token, for the event only. */
+function hintsOf(token: string): Denial['hints'] {
+  try {
+    const header = decodeProtectedHeader(token)
+    const claims = decodeJwt(token)
+    return {
+      ...(typeof claims.sub === 'string' ? { subject: claims.sub.slice(0, 256) } : {}),
+      ...(typeof claims.iss === 'string' ? { issuer: claims.iss.slice(0, 256) } : {}),
+      ...(typeof header.kid === 'string' ? { kid: header.kid.slice(0, 256) } : {}),
+    }
+  } catch {
+    return {}
+  }
+}
+
+const LAX_TYPES: ReadonlySet<string> = new Set(['jwt', 'at+jwt', 'application/jwt', 'application/at+jwt'])
+
+/** Turns any verification failure into a 401 (or a 503 for an unreachable JWKS); never a 500. */
+function denialFor(error: unknown, hints: Denial['hints']): Denial {
+  if (error instanceof DependencyError) {
+    return unavailable(error, hints)
+  }
+  const detail = describe(error)
+  if (error instanceof errors.JWTExpired) return invalid('expired', detail, hints, 'the access token expired')
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const reason: GuardReason =
+      error.claim === 'nbf'
+        ? 'not_yet_valid'
+        : error.claim === 'iss'
+          ? 'bad_iss'
+          : error.claim === 'aud'
+            ? 'bad_aud'
+            : error.claim === 'typ'
+              ? 'bad_typ'
+              : 'bad_claim'
+    return invalid(
+      reason,
+      detail,
+      hints,
+      reason === 'not_yet_valid' ? 'the access token is not valid yet' : undefined,
+    )
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return invalid('bad_signature', detail, hints)
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return invalid('bad_alg', detail, hints)
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return invalid('unknown_kid', detail, hints)
+  }
+  return invalid('malformed', detail, hints)
+}
+
+/** A 503 for a dependency that could not answer. @internal */
+export function unavailable(error: DependencyError, hints?: Denial['hints']): Denial {
+  return {
+    status: 503,
+    error: 'temporarily_unavailable',
+    description: 'the authorization service is unavailable; try again later',
+    reason:
+      error.dependency === 'discovery'
+        ? 'discovery_unavailable'
+        : error.dependency === 'introspection'
+          ? 'introspection_unavailable'
+          : 'jwks_unavailable',
+    challengeError: false,
+    dependency: error.dependency,
+    retryAfterS: 5,
+    detail: `${error.message}${error.cause ? ` (${describe(error.cause)})` : ''}`,
+    ...(hints ? { hints } : {}),
+  }
+}
+
+/** A 401 `invalid_token`. @internal */
+export function invalid(
+  reason: GuardReason,
+  detail: string,
+  hints?: Denial['hints'],
+  description = 'the access token is invalid',
+): Denial {
+  return {
+    status: 401,
+    error: 'invalid_token',
+    description,
+    reason,
+    challengeError: true,
+    detail,
+    ...(hints ? { hints } : {}),
+  }
+}
+
+/** The {@link AuthInfo} of verified claims. @internal */
+export function authFromClaims(
+  scheme: 'jwt' | 'introspection',
+  claims: Record<string, unknown>,
+  scopeClaims: readonly string[],
+  kid?: string,
+): AuthInfo<Record<string, unknown>> {
+  const scopes = new Set<string>()
+  for (const name of scopeClaims) {
+    const value = claims[name]
+    if (typeof value === 'string') for (const s of value.split(' ')) if (s) scopes.add(s)
+    if (Array.isArray(value)) for (const s of value) if (typeof s === 'string' && s) scopes.add(s)
+  }
+  const aud = claims.aud
+  const clientId =
+    typeof claims.client_id === 'string'
+      ? claims.client_id
+      : typeof claims.azp === 'string'
+        ? claims.azp
+        : undefined
+  return {
+    scheme,
+    ...(typeof claims.sub === 'string' ? { subject: claims.sub } : {}),
+    ...(typeof claims.iss === 'string' ? { issuer: claims.iss } : {}),
+    ...(typeof aud === 'string'
+      ? { audience: [aud] }
+      : Array.isArray(aud)
+        ? { audience: aud.filter((a) => typeof a === 'string') }
+        : {}),
+    scopes: [...scopes],
+    claims,
+    ...(clientId !== undefined ? { clientId } : {}),
+    ...(kid !== undefined ? { kid } : {}),
+  }
+}
+
+/**
+ * Protects routes with bearer JWTs (RFC 6750 + RFC 7519), verified by jose against a remote JWKS
+ * (`jwksUrl`, or the `jwks_uri` of the `issuer`'s discovery document) or against `keys`.
+ *
+ * Safe by default where fastgeoapi and Hono's `jwk()` were not: `iss`, `aud` and `exp` are
+ * required unless waived by name; only asymmetric algorithms from an allow-list (`none` and `HS*`
+ * cannot be enabled, so HS/RS confusion is impossible); 30 s clock tolerance; the JWKS is cached
+ * (10 min), refetched for an unknown `kid` at most once per cooldown (30 s), fetched with a 5 s
+ * timeout, and a JWKS outage is survived with the last good keys (1 h). Errors follow RFC 6750 §3:
+ * no credential → 401 without `error`; malformed or repeated `Authorization` → 400
+ * `invalid_request`; bad token → 401 `invalid_token`; JWKS down and no cached key → 503.
+ * The scheme name is matched case-insensitively (`bearer` works; RFC 9110 §11.1).
+ *
+ * Verified claims and scopes are on `c.var.auth` (`claims`, `scopes`, `subject`, …).
+ *
+ * @typeParam Claims - Your claims' shape, for `c.var.auth.claims`.
+ * @param options - Key source (`jwksUrl`, `issuer` for discovery, or `keys`), `issuer`, `audience`, and tuning.
+ * @returns A middleware; its `scheme` property lets {@link guard} combine it with other schemes.
+ * @throws GuardError `ERR_MISSING_OPTION` without `issuer`/`audience` (unless waived) or a key
+ *   source; `ERR_CONFLICTING_OPTIONS` for two key sources or a value plus its waiver;
+ *   `ERR_INVALID_OPTION` for `none`/`HS*`/unknown algorithms, private or symmetric `keys`, bad
+ *   numbers; `ERR_INSECURE_URL` for plain-http URLs off loopback.
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc8725
+ * @example
+ * ```ts
+ * import { Hono } from 'hono'
+ * import { jwtAuth, type GuardEnv } from '@keyfob/guard'
+ *
+ * const app = new Hono<GuardEnv>()
+ * app.use('*', jwtAuth({ issuer: 'https://idp.example', audience: 'https://api.example' }))
+ * app.get('/me', (c) => c.json({ sub: c.var.auth.subject, scopes: c.var.auth.scopes }))
+ * ```
+ */
+export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
+  options: JwtAuthOptions,
+): SchemeMiddleware<Claims> {
+  const owner = 'jwtAuth'
+  if (options === null || typeof options !== 'object') {
+    throw new GuardError(
+      'ERR_MISSING_OPTION',
+      `${owner}: options are required (issuer, audience and a key source)`,
+    )
+  }
+  const allowHttp = options.allowHttp ?? false
+  const jwks = jwksOptions(options.jwks, owner)
+  const sources = (['jwksUrl', 'keys'] as const).filter((k) => options[k] !== undefined)
+  if (sources.length > 1) {
+    throw new GuardError('ERR_CONFLICTING_OPTIONS', `${owner}: give jwksUrl or keys, not both`)
+  }
+  let getKey: JWTVerifyGetKey
+  if (options.keys !== undefined) {
+    getKey = localKeySource(checkKeys(options.keys, owner))
+  } else if (options.jwksUrl !== undefined) {
+    const url = checkUrl(options.jwksUrl, 'jwksUrl', owner, allowHttp)
+    getKey = remoteKeySource(async () => url, { ...jwks, fetch: options.fetch })
+  } else if (typeof options.issuer === 'string') {
+    const discover = createDiscovery({
+      issuer: options.issuer,
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      timeoutMs: jwks.timeoutMs,
+      cooldownMs: jwks.cooldownMs,
+      allowHttp,
+      owner,
+    })
+    getKey = remoteKeySource(
+      async () => {
+        const metadata = await discover()
+        if (typeof metadata.jwks_uri !== 'string') {
+          throw new DependencyError(
+            'discovery',
+            `the discovery document of ${options.issuer} has no jwks_uri`,
+          )
+        }
+        return new URL(metadata.jwks_uri)
+      },
+      { ...jwks, fetch: options.fetch },
+    )
+  } else {
+    throw new GuardError(
+      'ERR_MISSING_OPTION',
+      `${owner}: no key source; give jwksUrl, keys, or a single issuer whose discovery document names the JWKS`,
+    )
+  }
+  const verifier = createJwtVerifier(options, getKey, owner)
+  const maxLength = options.maxTokenLength ?? 8192
+  const scheme: GuardScheme = {
+    kind: 'bearer',
+    name: owner,
+    present: hasBearer,
+    challenge: () => challengeOf('Bearer', options.realm),
+    hasEntryOptions: hasEntryOptions(options),
+    async authenticate(c: Context): Promise<SchemeOutcome> {
+      const read = readBearer(c, maxLength)
+      if ('denial' in read) return { ok: false, denial: read.denial }
+      return verifier.verify(read.token)
+    },
+  }
+  return Object.assign(createEntry(owner, [scheme], 'first-present', options), {
+    scheme,
+  }) as SchemeMiddleware<Claims>
+}
+
+/** Validated JWKS tuning with jose's defaults. @internal */
+export function jwksOptions(value: JwksOptions | undefined, owner: string): Required<JwksOptions> {
+  const o = value ?? {}
+  return {
+    timeoutMs: positiveInteger(o.timeoutMs, 5000, 'jwks.timeoutMs', owner),
+    cooldownMs: nonNegative(o.cooldownMs, 30_000, 'jwks.cooldownMs', owner),
+    cacheMaxAgeMs: nonNegative(o.cacheMaxAgeMs, 600_000, 'jwks.cacheMaxAgeMs', owner),
+    staleIfErrorMs: nonNegative(o.staleIfErrorMs, 3_600_000, 'jwks.staleIfErrorMs', owner),
+  }
+}
+
+function checkAlgorithms(value: readonly string[] | undefined, owner: string): ReadonlySet<string> {
+  if (value === undefined) return new Set(DEFAULT_ALGORITHMS)
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${owner}: algorithms must be a non-empty array such as ['RS256']`,
+    )
+  }
+  for (const alg of value) {
+    if (typeof alg === 'string' && alg.toLowerCase() === 'none') {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: algorithms must not include 'none': unsigned tokens are never accepted`,
+      )
+    }
+    if (typeof alg === 'string' && /^HS/i.test(alg)) {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: algorithms must not include ${alg}: shared-secret algorithms next to public keys invite HS/RS confusion; use an asymmetric algorithm (RS256, PS256, ES256, EdDSA)`,
+      )
+    }
+    if (typeof alg !== 'string' || !ALGORITHMS.has(alg)) {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: unknown algorithm ${JSON.stringify(alg)}; use one of ${[...ALGORITHMS].join(', ')}`,
+      )
+    }
+  }
+  return new Set(value)
+}
+
+function checkKeys(keys: JSONWebKeySet | readonly JWK[], owner: string): JSONWebKeySet {
+  const list: unknown = Array.isArray(keys) ? keys : (keys as JSONWebKeySet | null)?.keys
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${owner}: keys must be a JWK Set ({ keys: [...] }) or a non-empty array of JWKs`,
+    )
+  }
+  list.forEach((jwk: unknown, i) => {
+    const k = jwk as JWK | null
+    if (!k || typeof k !== 'object' || typeof k.kty !== 'string') {
+      throw new GuardError('ERR_INVALID_OPTION', `${owner}: keys[${i}] is not a JWK`)
+    }
+    if (k.kty === 'oct') {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: keys[${i}] is a symmetric (oct) key; only public keys are accepted, so HS/RS confusion cannot happen`,
+      )
+    }
+    if ('d' in k || 'p' in k || 'q' in k) {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: keys[${i}] is a private key; give only the public part (drop d, p, q, dp, dq, qi)`,
+      )
+    }
+  })
+  return { keys: list as JWK[] }
+}
+
+function listOf(
+  value: string | readonly string[] | undefined,
+  what: string,
+  owner: string,
+): string[] | undefined {
+  if (value === undefined) return undefined
+  const list = typeof value === 'string' ? [value] : value
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    !list.every((v) => typeof v === 'string' && v.length > 0)
+  ) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${owner}: ${what} must be a non-empty string or array of non-empty strings`,
+    )
+  }
+  return [...list]
+}
+
+/** @internal */
+export function nonNegative(
+  value: number | undefined,
+  fallback: number,
+  what: string,
+  owner: string,
+): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${owner}: ${what} must be a non-negative number, got ${String(value)}`,
+    )
+  }
+  return value
+}
+
+/** @internal */
+export function positiveInteger(
+  value: number | undefined,
+  fallback: number,
+  what: string,
+  owner: string,
+): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || (value as number) <= 0) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${owner}: ${what} must be a positive integer, got ${String(value)}`,
+    )
+  }
+  return value as number
+}

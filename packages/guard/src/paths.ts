@@ -1,0 +1,90 @@
+/** Public paths and CORS preflights: what passes without a credential. @internal @module */
+import type { Context } from 'hono'
+import { GuardError } from './errors.ts'
+import type { PublicPath } from './types.ts'
+
+interface Rule {
+  readonly methods: ReadonlySet<string> | undefined
+  readonly segments: readonly string[]
+  readonly rest: boolean
+}
+
+const METHOD = /^[A-Z]+$/
+
+/** Compiles public path rules once; throws on anything ambiguous. */
+export function compilePublicPaths(
+  paths: readonly PublicPath[] | undefined,
+  owner: string,
+): ((method: string, path: string) => boolean) | undefined {
+  if (paths === undefined || paths.length === 0) return undefined
+  if (!Array.isArray(paths)) {
+    throw new GuardError('ERR_INVALID_OPTION', `${owner}: publicPaths must be an array of strings`)
+  }
+  const rules = paths.map((entry): Rule => {
+    if (typeof entry !== 'string') {
+      throw new GuardError('ERR_INVALID_OPTION', `${owner}: publicPaths entries must be strings`)
+    }
+    const parts = entry.trim().split(/\s+/)
+    const [first, second] = parts
+    let method: string | undefined
+    let path: string
+    if (parts.length === 2 && first !== undefined && second !== undefined) {
+      if (!METHOD.test(first)) {
+        throw new GuardError(
+          'ERR_INVALID_OPTION',
+          `${owner}: publicPaths entry ${JSON.stringify(entry)}: the method must be upper case, e.g. "GET /openapi"`,
+        )
+      }
+      method = first
+      path = second
+    } else if (parts.length === 1 && first !== undefined) {
+      path = first
+    } else {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: publicPaths entry ${JSON.stringify(entry)} must be "/path" or "METHOD /path"`,
+      )
+    }
+    if (!path.startsWith('/')) {
+      throw new GuardError(
+        'ERR_INVALID_OPTION',
+        `${owner}: publicPaths entry ${JSON.stringify(entry)} must start with "/" (paths are matched exactly, not as regular expressions)`,
+      )
+    }
+    const segments = path.split('/').slice(1)
+    const rest = segments[segments.length - 1] === '*'
+    if (rest) segments.pop()
+    for (const s of segments) {
+      if (s.includes('*') || (s.includes(':') && !/^:[A-Za-z_][A-Za-z0-9_]*$/.test(s))) {
+        throw new GuardError(
+          'ERR_INVALID_OPTION',
+          `${owner}: publicPaths entry ${JSON.stringify(entry)}: "*" may only be the whole last segment and ":name" a whole segment`,
+        )
+      }
+    }
+    const methods = method === undefined ? undefined : new Set(method === 'GET' ? ['GET', 'HEAD'] : [method])
+    return { methods, segments, rest }
+  })
+  return (method, path) => {
+    const actual = path.split('/').slice(1)
+    return rules.some((rule) => {
+      if (rule.methods && !rule.methods.has(method)) return false
+      if (rule.rest ? actual.length <= rule.segments.length : actual.length !== rule.segments.length) {
+        return false
+      }
+      return rule.segments.every((s, i) => {
+        const a = actual[i] as string
+        return s.startsWith(':') ? a.length > 0 : s === a
+      })
+    })
+  }
+}
+
+/** A real CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. */
+export function isPreflight(c: Context): boolean {
+  return (
+    c.req.method === 'OPTIONS' &&
+    c.req.header('origin') !== undefined &&
+    c.req.header('access-control-request-method') !== undefined
+  )
+}
