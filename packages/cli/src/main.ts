@@ -201,12 +201,16 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   import: {
     summary: 'import another tool’s configuration and tokens (openeo)',
-    usage: 'keyfob import openeo [--from dir]',
+    usage: 'keyfob import openeo [--from dir] [--overwrite]',
     flags: {
       from: { type: 'string', help: 'openEO’s config directory (default: its own default)', value: 'dir' },
+      overwrite: { type: 'boolean', help: 'replace refresh tokens keyfob already has' },
       json: JSON_FLAG,
     },
-    examples: ['keyfob import openeo'],
+    examples: [
+      'keyfob import openeo',
+      'keyfob import openeo --from ~/.config/openeo-python-client --overwrite',
+    ],
     load: () => import('./commands/import.ts'),
   },
   'mock-idp': {
@@ -221,6 +225,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         help: 'JSON file with users, clients and options',
         value: 'file',
       },
+      json: { type: 'boolean', help: 'print the issuer as JSON once listening' },
     },
     examples: ['keyfob mock-idp --port 9400', 'keyfob mock-idp --config demo.json'],
     load: () => import('./commands/mock-idp.ts'),

@@ -205,6 +205,20 @@ describe('keyfob, end to end', () => {
     expect(dump.stdout).toContain('<redacted:sha256:')
   })
 
+  it('a secret kept out of the config renews from the environment', async () => {
+    const home = newHome()
+    await keyfob(home, ['add-oidc', server.issuer, '--provider-id', 'mock', '--client-id', 'svc'])
+    const env = { KEYFOB_CLIENT_SECRET: 'svc-secret' }
+    expect((await keyfob(home, ['login', '--client-credentials'], env)).code).toBe(0)
+    expect(readFileSync(join(home, 'config', 'config.json'), 'utf8')).not.toContain('svc-secret')
+    // The 4-second token is inside the 60 s margin: renewal needs the secret again.
+    const without = await keyfob(home, ['token'])
+    expect(without.code).toBe(3)
+    const renewed = await keyfob(home, ['token'], env)
+    expect(renewed.code).toBe(0)
+    expect(renewed.stdout).toMatch(/^eyJ/)
+  })
+
   it('imports openEO files', async () => {
     const home = newHome()
     const openeo = join(home, 'openeo')
@@ -240,6 +254,13 @@ describe('keyfob, end to end', () => {
     const tokens = JSON.parse((await keyfob(home, ['token-dump'])).stdout)
     expect(tokens.tokens[0]).toMatchObject({ issuer: server.issuer, clientId: 'c1' })
     expect(JSON.stringify(tokens)).not.toContain('rt-imported')
+
+    // Importing again keeps what keyfob has, unless told to replace it.
+    const again = JSON.parse((await keyfob(home, ['import', 'openeo', '--from', openeo, '--json'])).stdout)
+    expect(again.tokens).toBe(0)
+    expect(again.skipped[0]).toContain('already has one')
+    const replaced = await keyfob(home, ['import', 'openeo', '--from', openeo, '--overwrite', '--json'])
+    expect(JSON.parse(replaced.stdout).tokens).toBe(1)
   })
 })
 

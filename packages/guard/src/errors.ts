@@ -22,8 +22,10 @@ export type GuardErrorCode =
 /**
  * The one error class of `@keyfob/guard`, thrown when a middleware is **created** with a bad
  * configuration, so that a mistake stops the server at startup instead of turning into a 500 (or
- * an open API) at request time. Requests never throw it: a bad credential, a policy deny or an
- * unreachable IdP become 400/401/403/503 responses.
+ * an open API) at request time. Requests do not throw it: a bad credential, a policy deny or an
+ * unreachable IdP become 400/401/403/503 responses. The one exception is a wiring mistake no
+ * factory can see: two scheme middlewares stacked on one route throw `ERR_AMBIGUOUS_SCHEMES` at
+ * that route's first request (a 500 through Hono's error handler), naming `guard()` as the fix.
  *
  * The message says what was wrong, with which option, and what to do; `cause` holds the evidence
  * (the option name, a Cedar parse diagnostic). A key, secret or token never appears in either.

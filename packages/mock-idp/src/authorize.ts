@@ -63,7 +63,7 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
     if (showForm) {
       const requestId = randomToken(16)
       p.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
-      return loginPage(p.url('/login'), requestId, client.clientName ?? client.clientId)
+      return loginPage(p.url('/login'), requestId, client.clientName ?? client.clientId, redirectUri)
     }
     let user: MockUser
     const hint = params.get('login_hint')
@@ -126,6 +126,7 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
       p.url('/login'),
       requestId,
       client.clientName ?? client.clientId,
+      params.get('redirect_uri') ?? '',
       'Wrong username or password.',
     )
   }

@@ -5,7 +5,7 @@ import type { EndpointName } from './journal.ts'
 export interface FaultRule {
   /** The endpoint to break, or `*` for every endpoint except the control plane. */
   readonly endpoint: EndpointName | '*'
-  /** Answer with this status (default 500 when `error` is given, else the endpoint's own answer). */
+  /** Answer with this status: default 400 with `error`, 500 with `body`, 200 with `malformedJson`. */
   readonly status?: number
   /** Answer with this OAuth error code in a JSON error body. */
   readonly error?: string

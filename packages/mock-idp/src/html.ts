@@ -6,8 +6,22 @@ h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input{font:inherit;
 button{font:inherit;padding:.5rem 1.2rem;margin:1rem .5rem 0 0;cursor:pointer}.error{color:#b00020}.muted{color:#666;font-size:.9rem}
 code{font-size:1.1rem;letter-spacing:.1em}`
 
-/** A complete HTML page with a strict CSP (no scripts at all). @internal */
-export function page(title: string, body: string, status = 200): Response {
+/**
+ * A complete HTML page with a strict CSP (no scripts at all). `formTarget` is where a form's
+ * redirect may lead: browsers apply `form-action` to the redirect after a submission too.
+ * @internal
+ */
+export function page(title: string, body: string, status = 200, formTarget?: string): Response {
+  let formAction = "'self'"
+  if (formTarget !== undefined) {
+    try {
+      const url = new URL(formTarget)
+      // A private-use scheme (RFC 8252 §7.1) has no origin: allow the scheme.
+      formAction += url.origin === 'null' ? ` ${url.protocol}` : ` ${url.origin}`
+    } catch {
+      // an unparsable target stays blocked
+    }
+  }
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)} · keyfob mock IdP</title><style>${STYLE}</style></head><body>
 <h1>${escapeHtml(title)}</h1>${body}<p class="muted">keyfob mock IdP — for tests only.</p></body></html>`
@@ -16,15 +30,20 @@ export function page(title: string, body: string, status = 200): Response {
     headers: {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-store',
-      'content-security-policy':
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'`,
       'x-frame-options': 'DENY',
     },
   })
 }
 
-/** The login form of a pending authorization request. @internal */
-export function loginPage(action: string, requestId: string, clientName: string, error?: string): Response {
+/** The login form of a pending authorization request; its answer redirects to `redirectUri`. @internal */
+export function loginPage(
+  action: string,
+  requestId: string,
+  clientName: string,
+  redirectUri: string,
+  error?: string,
+): Response {
   return page(
     'Sign in',
     `<p>Sign in to continue to <strong>${escapeHtml(clientName)}</strong>.</p>
@@ -36,6 +55,7 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 <button type="submit" name="action" value="login">Sign in</button><button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>
 </form>`,
     error ? 401 : 200,
+    redirectUri,
   )
 }
 

@@ -255,6 +255,26 @@ describe('authorization code + PKCE', () => {
     expect(again.status).toBe(400)
   })
 
+  it("the login page's CSP lets its form redirect to the client's redirect URI, nowhere else", async () => {
+    const idp = await idpWith({ login: 'form' })
+    idp.control.clients.add({ clientId: 'app', redirectUris: [REDIRECT, 'com.example.app:/cb'] })
+    const csp = async (redirectUri: string) => {
+      const url = new URL(`${idp.issuer}/authorize`)
+      for (const [k, v] of Object.entries({
+        response_type: 'code',
+        client_id: 'app',
+        redirect_uri: redirectUri,
+        code_challenge: (await pkce()).challenge,
+        code_challenge_method: 'S256',
+      })) {
+        url.searchParams.set(k, v)
+      }
+      return (await idp.fetch(url)).headers.get('content-security-policy') ?? ''
+    }
+    expect(await csp(REDIRECT)).toContain(`form-action 'self' ${new URL(REDIRECT).origin};`)
+    expect(await csp('com.example.app:/cb')).toContain("form-action 'self' com.example.app:;")
+  })
+
   it('escapes everything it echoes into HTML', async () => {
     const idp = await idpWith({ login: 'form' })
     idp.control.clients.add({

@@ -211,7 +211,7 @@ export async function importOpenEo(options: OpenEoImportOptions): Promise<OpenEo
       const key = { issuer: issuer.replace(/\/+$/, ''), clientId }
       if (!options.overwrite && (await options.tokens.get(key))?.refreshToken !== undefined) {
         skipped.push(
-          `refresh token for ${clientId} at ${key.issuer}: keyfob already has one (pass overwrite)`,
+          `refresh token for ${clientId} at ${key.issuer}: keyfob already has one (import with overwrite to replace it)`,
         )
         continue
       }

@@ -19,7 +19,7 @@ export async function run(
       ? { configDir: values.from, dataDir: values.from }
       : openEoPaths({ env: ctx.env })
   const { config, tokens } = openStores(ctx)
-  const result = await importOpenEo({ config, tokens, from })
+  const result = await importOpenEo({ config, tokens, from, overwrite: values.overwrite === true })
   if (ctx.globals.json) ctx.json(result)
   else {
     ctx.note(

@@ -80,7 +80,6 @@ export async function run(
     tokensSet = await flows.deviceLogin({
       ...base,
       maxPollMs: timeoutMs,
-      ...(provider.authorizationParameters ? {} : {}),
       display: (info) => showDeviceCode(ctx, info, values['no-qr'] === true),
       sleep: (untilMs, signal) => countdown(ctx, untilMs, signal),
     })

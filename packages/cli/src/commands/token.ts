@@ -13,7 +13,13 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const minTtlMs =
     typeof values['min-ttl'] === 'string' ? parseDuration(values['min-ttl'], 'min-ttl') : 60_000
   const { config, tokens } = openStores(ctx)
-  const login = await findLogin(await config.read(), tokens, selectionOf(values))
+  const found = await findLogin(await config.read(), tokens, selectionOf(values))
+  // A secret kept out of the config (given to `login` through the environment) renews the same way.
+  const envSecret = ctx.env.KEYFOB_CLIENT_SECRET || undefined
+  const login =
+    envSecret && found.client.clientSecret === undefined
+      ? { ...found, client: { ...found.client, clientSecret: envSecret } }
+      : found
   const stored = await tokens.get(login.key)
   let token: string
   let expiresAt: number | undefined
