@@ -294,7 +294,12 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
   if (effect.type === 'device-authorization-request') {
     const where = `the device authorization request to ${ctx.as.device_authorization_endpoint ?? ctx.as.issuer}`
     try {
-      const params = new URLSearchParams(effect.scope ? { scope: effect.scope } : {})
+      const params = new URLSearchParams(effect.parameters)
+      if (effect.scope) params.set('scope', effect.scope)
+      if (effect.codeChallenge !== undefined) {
+        params.set('code_challenge', effect.codeChallenge)
+        params.set('code_challenge_method', 'S256')
+      }
       const response = await oauth.processDeviceAuthorizationResponse(
         ctx.as,
         client,
@@ -327,7 +332,12 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
         response = await oauth.processDeviceCodeResponse(
           ctx.as,
           client,
-          await oauth.deviceCodeGrantRequest(ctx.as, client, auth, request.deviceCode, options),
+          await oauth.deviceCodeGrantRequest(ctx.as, client, auth, request.deviceCode, {
+            ...options,
+            ...(request.codeVerifier !== undefined
+              ? { additionalParameters: { code_verifier: request.codeVerifier } }
+              : {}),
+          }),
         )
         break
       case 'refresh_token':
@@ -457,6 +467,22 @@ export async function revokeToken(
  */
 export function randomState(): string {
   return oauth.generateRandomState()
+}
+
+/**
+ * A fresh PKCE pair: a CSPRNG verifier (32 random bytes, base64url) and its S256 challenge.
+ *
+ * @returns The verifier, kept by the client, and the challenge, sent with the first request.
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4
+ * @example
+ * ```ts
+ * const pkce = await createPkce()
+ * const state = deviceFlow({ scope: 'openid', pkce })
+ * ```
+ */
+export async function createPkce(): Promise<{ verifier: string; challenge: string }> {
+  const verifier = oauth.generateRandomCodeVerifier()
+  return { verifier, challenge: await oauth.calculatePKCECodeChallenge(verifier) }
 }
 
 /**

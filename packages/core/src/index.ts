@@ -24,6 +24,7 @@ export {
   oauthErrorCode,
 } from './errors.ts'
 export {
+  createPkce,
   type DiscoverOptions,
   discover,
   type FetchLike,
@@ -40,6 +41,7 @@ export {
   codeFlow,
   codeTransition,
   type DeviceAuthorization,
+  type DeviceFlowOptions,
   type DeviceState,
   deviceFlow,
   deviceTransition,

@@ -28,7 +28,7 @@ export interface DeviceAuthorization {
 
 /** Requests the machines ask the interpreter to send. */
 export type TokenRequest =
-  | { readonly grant: 'device_code'; readonly deviceCode: string }
+  | { readonly grant: 'device_code'; readonly deviceCode: string; readonly codeVerifier?: string }
   | { readonly grant: 'refresh_token'; readonly refreshToken: string; readonly scope?: string }
   | { readonly grant: 'client_credentials'; readonly scope?: string }
   | {
@@ -48,7 +48,14 @@ export type TokenRequest =
 
 /** What a machine asks its driver to do. */
 export type Effect =
-  | { readonly type: 'device-authorization-request'; readonly scope: string }
+  | {
+      readonly type: 'device-authorization-request'
+      readonly scope: string
+      /** The PKCE S256 challenge (openEO's `device_code+pkce` clients). */
+      readonly codeChallenge?: string
+      /** Extra request parameters (openEO's `authorization_parameters`). */
+      readonly parameters?: Readonly<Record<string, string>>
+    }
   | { readonly type: 'token-request'; readonly request: TokenRequest }
   | { readonly type: 'sleep'; readonly untilMs: number }
   | {
@@ -127,30 +134,48 @@ function common<S>(state: S, e: Event): Step<S | Terminal> | undefined {
 
 /** The state of a device flow. */
 export type DeviceState =
-  | { readonly phase: 'idle'; readonly scope: string; readonly maxPollMs: number }
-  | { readonly phase: 'authorizing'; readonly scope: string; readonly maxPollMs: number }
+  | ({ readonly phase: 'idle' } & DeviceFlowOptions & { readonly maxPollMs: number })
+  | ({ readonly phase: 'authorizing' } & DeviceFlowOptions & { readonly maxPollMs: number })
   | {
       readonly phase: 'polling'
       readonly deviceCode: string
       readonly intervalS: number
       readonly deadlineMs: number
       readonly expiresAtMs: number
+      readonly codeVerifier?: string
     }
   | Terminal
 
+/** What a device flow asks for. */
+export interface DeviceFlowOptions {
+  /** The scope to ask for. */
+  readonly scope: string
+  /** Give up after this long (default 300 000 ms); the server's `expires_in` may end it sooner. */
+  readonly maxPollMs?: number
+  /**
+   * PKCE for the device grant, as openEO's `device_code+pkce` clients use it: the challenge goes
+   * with the device authorization request, the verifier with every poll. Randomness is an input:
+   * the driver makes the pair.
+   */
+  readonly pkce?: { readonly verifier: string; readonly challenge: string }
+  /** Extra device authorization request parameters (openEO's `authorization_parameters`). */
+  readonly parameters?: Readonly<Record<string, string>>
+}
+
 /**
  * A device flow that has not started: `scope` to ask for, `maxPollMs` to give up after (default
- * 300 000, openEO's `max_poll_time`; the server's `expires_in` shortens it).
+ * 300 000, openEO's `max_poll_time`; the server's `expires_in` shortens it), optional PKCE and
+ * extra request parameters.
  *
- * @param options - Scope and poll limit.
+ * @param options - Scope, poll limit, PKCE pair, extra parameters.
  * @returns The initial state.
  * @example
  * ```ts
  * let state: DeviceState = deviceFlow({ scope: 'openid offline_access' })
  * ```
  */
-export function deviceFlow(options: { readonly scope: string; readonly maxPollMs?: number }): DeviceState {
-  return { phase: 'idle', scope: options.scope, maxPollMs: options.maxPollMs ?? 300_000 }
+export function deviceFlow(options: DeviceFlowOptions): DeviceState {
+  return { ...options, phase: 'idle', maxPollMs: options.maxPollMs ?? 300_000 }
 }
 
 /**
@@ -177,7 +202,14 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
       if (event.type !== 'start') return unexpected(state, event)
       return {
         state: { ...state, phase: 'authorizing' },
-        effects: [{ type: 'device-authorization-request', scope: state.scope }],
+        effects: [
+          {
+            type: 'device-authorization-request',
+            scope: state.scope,
+            ...(state.pkce ? { codeChallenge: state.pkce.challenge } : {}),
+            ...(state.parameters ? { parameters: state.parameters } : {}),
+          },
+        ],
       }
     case 'authorizing': {
       if (event.type === 'token-error')
@@ -188,7 +220,14 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
       const expiresAtMs = now + r.expires_in * 1000
       const deadlineMs = Math.min(expiresAtMs, now + state.maxPollMs)
       return {
-        state: { phase: 'polling', deviceCode: r.device_code, intervalS, deadlineMs, expiresAtMs },
+        state: {
+          phase: 'polling',
+          deviceCode: r.device_code,
+          intervalS,
+          deadlineMs,
+          expiresAtMs,
+          ...(state.pkce ? { codeVerifier: state.pkce.verifier } : {}),
+        },
         effects: [
           {
             type: 'display-device-code',
@@ -223,7 +262,14 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
           return {
             state,
             effects: [
-              { type: 'token-request', request: { grant: 'device_code', deviceCode: state.deviceCode } },
+              {
+                type: 'token-request',
+                request: {
+                  grant: 'device_code',
+                  deviceCode: state.deviceCode,
+                  ...(state.codeVerifier !== undefined ? { codeVerifier: state.codeVerifier } : {}),
+                },
+              },
             ],
           }
         case 'token-response':

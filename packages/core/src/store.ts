@@ -110,7 +110,7 @@ export interface ProviderEntry {
   readonly client?: ClientEntry
   /** Clients the API advertises (openEO's `default_clients`), filtered by grant at use. */
   readonly defaultClients?: readonly ClientEntry[]
-  /** Extra parameters for the authorization request of a browser login (not sent by the device flow). */
+  /** Extra parameters for the authorization and device-authorization requests. */
   readonly authorizationParameters?: Readonly<Record<string, string>>
 }
 

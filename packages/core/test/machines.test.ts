@@ -57,6 +57,57 @@ describe('device flow reducer', () => {
       },
     ],
     [
+      'PKCE (openEO device_code+pkce) and extra parameters go with the device authorization request',
+      deviceFlow({
+        scope: 'openid',
+        pkce: { verifier: 'v'.repeat(43), challenge: 'c'.repeat(43) },
+        parameters: { audience: 'api' },
+      }),
+      { type: 'start', nowMs: 0 },
+      {
+        state: expect.objectContaining({ phase: 'authorizing' }),
+        effects: [
+          {
+            type: 'device-authorization-request',
+            scope: 'openid',
+            codeChallenge: 'c'.repeat(43),
+            parameters: { audience: 'api' },
+          },
+        ],
+      },
+    ],
+    [
+      '... and the verifier with every poll',
+      {
+        phase: 'authorizing',
+        scope: 'openid',
+        maxPollMs: 300_000,
+        pkce: { verifier: 'v'.repeat(43), challenge: 'c'.repeat(43) },
+      },
+      { type: 'device-authorization', response: AUTH, nowMs: 0 },
+      {
+        state: { ...polling, codeVerifier: 'v'.repeat(43) },
+        effects: [
+          expect.objectContaining({ type: 'display-device-code' }),
+          { type: 'sleep', untilMs: 5_000 },
+        ],
+      },
+    ],
+    [
+      'a PKCE poll carries the verifier',
+      { ...polling, codeVerifier: 'v'.repeat(43) },
+      { type: 'woke', nowMs: 5_000 },
+      {
+        state: { ...polling, codeVerifier: 'v'.repeat(43) },
+        effects: [
+          {
+            type: 'token-request',
+            request: { grant: 'device_code', deviceCode: 'dc', codeVerifier: 'v'.repeat(43) },
+          },
+        ],
+      },
+    ],
+    [
       'no interval from the server means 5 s',
       { phase: 'authorizing', scope: '', maxPollMs: 300_000 },
       {

@@ -10,6 +10,7 @@ import {
   clientCredentialsFlow,
   codeFlow,
   codeTransition,
+  createPkce,
   deviceFlow,
   deviceTransition,
   discover,
@@ -202,7 +203,16 @@ export interface DeviceLoginOptions extends DriverOptions {
   readonly maxPollMs?: number
   /** Shows the code to the user; default: one line on the console. */
   readonly display?: (info: DeviceCodeDisplay) => void | Promise<void>
+  /**
+   * Use PKCE (S256) with the device grant. Default as openEO decides: on for a client without a
+   * secret whose grant types include `urn:ietf:params:oauth:grant-type:device_code+pkce`.
+   */
+  readonly pkce?: boolean
+  /** Extra device authorization request parameters (openEO's `authorization_parameters`). */
+  readonly authorizationParameters?: Readonly<Record<string, string>>
 }
+
+const DEVICE_PKCE = 'urn:ietf:params:oauth:grant-type:device_code+pkce'
 
 function consoleDisplay(info: DeviceCodeDisplay): void {
   const target = info.verificationUriComplete ?? info.verificationUri
@@ -216,8 +226,9 @@ function consoleDisplay(info: DeviceCodeDisplay): void {
 /**
  * Logs a user in with the device authorization grant: shows the code through `display`, polls at
  * the server's interval (5 s when it gives none; `slow_down` adds 5 s), and ends with tokens.
+ * PKCE (S256) goes along for openEO's `device_code+pkce` clients, or when `pkce` says so.
  *
- * @param options - Provider, client, scope, display hook, poll limit, clock, signal.
+ * @param options - Provider, client, scope, display hook, poll limit, PKCE, extra parameters, clock, signal.
  * @returns The tokens.
  * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_EXPIRED_TOKEN`, `ERR_TIMEOUT`, `ERR_ABORTED`, or the code of any other failure.
  * @see https://www.rfc-editor.org/rfc/rfc8628
@@ -230,11 +241,16 @@ function consoleDisplay(info: DeviceCodeDisplay): void {
 export async function deviceLogin(options: DeviceLoginOptions): Promise<TokenSet> {
   const as = await metadataOf(options)
   const display = options.display ?? consoleDisplay
+  const usePkce =
+    options.pkce ??
+    (options.client.clientSecret === undefined && (options.client.grantTypes ?? []).includes(DEVICE_PKCE))
   return run(
     deviceTransition,
     deviceFlow({
       scope: options.scope ?? 'openid offline_access',
       ...(options.maxPollMs !== undefined ? { maxPollMs: options.maxPollMs } : {}),
+      ...(usePkce ? { pkce: await createPkce() } : {}),
+      ...(options.authorizationParameters ? { parameters: options.authorizationParameters } : {}),
     }),
     contextOf(as, options),
     options,

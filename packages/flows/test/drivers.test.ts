@@ -66,6 +66,37 @@ describe('deviceLogin', () => {
     ])
   })
 
+  it("uses PKCE for openEO's device_code+pkce clients and sends the provider's extra parameters", async () => {
+    const { idp, base } = await setup()
+    const grantTypes = ['urn:ietf:params:oauth:grant-type:device_code+pkce', 'refresh_token']
+    const tokens = await deviceLogin({
+      ...base('cli'),
+      client: { clientId: 'cli', grantTypes },
+      authorizationParameters: { claims_locales: 'de' },
+      display: (info) => void idp.control.devices.approve(info.userCode),
+      sleep: async (untilMs) => idp.control.clock.set(untilMs),
+    })
+    expect(tokens.accessToken).toBeTruthy()
+    const [authorization] = idp.control.journal.entries({ endpoint: 'device_authorization' })
+    expect(authorization?.params).toMatchObject({ code_challenge_method: 'S256', claims_locales: 'de' })
+    expect(authorization?.params.code_challenge).toMatch(/^[\w-]{43}$/)
+    // The mock IdP checks the verifier against the challenge: a poll without it would fail.
+    const polls = idp.control.journal.entries({ grantType: 'urn:ietf:params:oauth:grant-type:device_code' })
+    expect(polls.map((e) => [e.status, 'code_verifier' in e.params])).toEqual([[200, true]])
+
+    // A client with a secret, or pkce: false, does without.
+    idp.control.journal.clear()
+    await deviceLogin({
+      ...base('cli'),
+      client: { clientId: 'cli', grantTypes },
+      pkce: false,
+      display: (info) => void idp.control.devices.approve(info.userCode),
+      sleep: async (untilMs) => idp.control.clock.set(untilMs),
+    })
+    const [plain] = idp.control.journal.entries({ endpoint: 'device_authorization' })
+    expect(plain?.params.code_challenge).toBeUndefined()
+  })
+
   it('ends with ERR_ACCESS_DENIED, ERR_TIMEOUT or ERR_ABORTED', async () => {
     const { idp, base } = await setup()
     expect(

@@ -3,12 +3,12 @@
 import type { LogDraft } from './app.ts'
 import { loginPage } from './html.ts'
 import { redactParams } from './journal.ts'
+import { readChallenge } from './pkce.ts'
 import { grantsOf, isConfidential, type Provider } from './provider.ts'
 import type { MockClient, MockUser } from './types.ts'
 import { parseScope, randomToken, timingSafeEqual } from './util.ts'
 import { fail, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
 
-const PKCE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/
 const PENDING_LOGIN_MS = 10 * 60 * 1000
 
 /** Whether `requested` matches a registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7.3). @internal */
@@ -192,41 +192,17 @@ function checkAuthorizationRequest(
     if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
     throw error
   }
-  const codeChallenge = params.get('code_challenge')
-  const requestedMethod = params.get('code_challenge_method')
-  const pkceRequired = client.requirePkce ?? !isConfidential(client)
-  if (codeChallenge === undefined) {
-    if (requestedMethod !== undefined)
-      throw new AuthorizationError('invalid_request', 'code_challenge_method without code_challenge')
-    if (pkceRequired) {
-      throw new AuthorizationError(
-        'invalid_request',
-        `client ${client.clientId} must use PKCE: send code_challenge with code_challenge_method=S256`,
-      )
-    }
-    return { scope, codeChallenge: undefined, method: undefined }
-  }
-  // RFC 7636 §4.3: the method defaults to plain, which this IdP refuses unless the client allows it.
-  const method = requestedMethod ?? 'plain'
-  if (method !== 'S256' && method !== 'plain') {
-    throw new AuthorizationError(
-      'invalid_request',
-      `code_challenge_method "${truncate(method)}" is not supported; use S256`,
+  try {
+    const { codeChallenge, method } = readChallenge(
+      params,
+      client,
+      client.requirePkce ?? !isConfidential(client),
     )
+    return { scope, codeChallenge, method }
+  } catch (error) {
+    if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
+    throw error
   }
-  if (method === 'plain' && !client.allowPlainPkce) {
-    throw new AuthorizationError(
-      'invalid_request',
-      'PKCE method "plain" is refused; use code_challenge_method=S256',
-    )
-  }
-  if (!PKCE_CHALLENGE.test(codeChallenge)) {
-    throw new AuthorizationError(
-      'invalid_request',
-      'code_challenge must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.2)',
-    )
-  }
-  return { scope, codeChallenge, method }
 }
 
 function issueCode(

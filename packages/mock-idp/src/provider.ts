@@ -4,12 +4,14 @@
  *
  * @module
  */
+
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { MockClock } from './clock.ts'
 import { MockIdpError } from './errors.ts'
 import { Faults } from './faults.ts'
 import { Journal } from './journal.ts'
 import { KeyStore } from './keys.ts'
+import type { Challenge } from './pkce.ts'
 import type {
   AccessTokenFormat,
   GrantType,
@@ -153,6 +155,8 @@ export interface DeviceRecord {
   status: 'pending' | 'approved' | 'denied' | 'consumed'
   sub: string | undefined
   authTimeMs: number | undefined
+  /** The PKCE challenge of the device authorization request, checked at every poll. */
+  readonly pkce: Challenge
 }
 
 /** A pending authorization request waiting for the login form. */
@@ -690,7 +694,11 @@ export class Provider {
 
   // ---- device codes ------------------------------------------------------------------------
 
-  newDevice(clientId: string, scope: readonly string[]): DeviceRecord {
+  newDevice(
+    clientId: string,
+    scope: readonly string[],
+    pkce: Challenge = { codeChallenge: undefined, method: undefined },
+  ): DeviceRecord {
     const now = this.clock.now()
     let code = userCode()
     while (this.userCodes.has(code)) code = userCode()
@@ -706,6 +714,7 @@ export class Provider {
       status: 'pending',
       sub: undefined,
       authTimeMs: undefined,
+      pkce,
     }
     this.devices.set(device.deviceCode, device)
     this.userCodes.set(device.userCode, device.deviceCode)

@@ -2,12 +2,11 @@
 
 import type { LogDraft } from './app.ts'
 import { authenticatedForm } from './client-auth.ts'
+import { checkVerifier, readChallenge } from './pkce.ts'
 import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential, type Provider } from './provider.ts'
 import type { GrantType, MockClient } from './types.ts'
-import { parseScope, sha256b64url, timingSafeEqual } from './util.ts'
+import { parseScope, timingSafeEqual } from './util.ts'
 import { fail, json, required, truncate } from './wire.ts'
-
-const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/
 
 /** POST /token. @internal */
 export async function token(p: Provider, request: Request, log: LogDraft): Promise<Response> {
@@ -54,18 +53,11 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
   if (params.get('redirect_uri') !== record.redirectUri) {
     throw fail('invalid_grant', 'redirect_uri differs from the one in the authorization request')
   }
-  const verifier = params.get('code_verifier')
-  if (record.codeChallenge !== undefined) {
-    if (verifier === undefined)
-      throw fail('invalid_grant', 'code_verifier is missing (PKCE was used in the authorization request)')
-    if (!VERIFIER.test(verifier))
-      throw fail('invalid_grant', 'code_verifier must be 43-128 characters of [A-Za-z0-9-._~]')
-    const computed = record.codeChallengeMethod === 'S256' ? await sha256b64url(verifier) : verifier
-    if (!timingSafeEqual(computed, record.codeChallenge))
-      throw fail('invalid_grant', 'code_verifier does not match the code_challenge')
-  } else if (verifier !== undefined) {
-    throw fail('invalid_grant', 'code_verifier sent, but the authorization request had no code_challenge')
-  }
+  await checkVerifier(
+    { codeChallenge: record.codeChallenge, method: record.codeChallengeMethod },
+    params.get('code_verifier'),
+    'the authorization request',
+  )
   const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs)
   record.grantId = grant.id
   return p.issue({
@@ -83,6 +75,7 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
   const device = p.devices.get(code)
   if (!device || device.clientId !== client.clientId)
     throw fail('invalid_grant', 'the device code is invalid')
+  await checkVerifier(device.pkce, params.get('code_verifier'), 'the device authorization request')
   const now = p.clock.now()
   if (device.status === 'consumed') throw fail('invalid_grant', 'the device code was already used')
   if (device.expMs <= now)
@@ -166,7 +159,10 @@ export async function deviceAuthorization(p: Provider, request: Request, log: Lo
     throw fail('unauthorized_client', `client ${client.clientId} may not use the device authorization grant`)
   }
   const scope = p.checkScope(client, parseScope(params.get('scope')))
-  const device = p.newDevice(client.clientId, scope)
+  // PKCE is optional in the device grant (openEO's `device_code+pkce` clients send it) unless the
+  // client requires it explicitly.
+  const challenge = readChallenge(params, client, client.requirePkce === true)
+  const device = p.newDevice(client.clientId, scope, challenge)
   const verification = p.url('/device')
   return json({
     device_code: device.deviceCode,

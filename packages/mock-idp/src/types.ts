@@ -67,7 +67,7 @@ export interface MockClient {
   readonly accessTokenFormat?: AccessTokenFormat
   /** Accept PKCE `plain` from this client (refused by default). */
   readonly allowPlainPkce?: boolean
-  /** Require PKCE in authorization requests (default: `true` for public clients, else `false`). */
+  /** Require PKCE: in authorization requests (default `true` for public clients, else `false`) and, when `true`, in device authorization requests too (optional there by default). */
   readonly requirePkce?: boolean
   /** A human name, shown on the consent page. */
   readonly clientName?: string

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MockIdpError } from '../src/index.ts'
-import { idpWith, post, postJson } from './helpers.ts'
+import { idpWith, pkce, post, postJson } from './helpers.ts'
 
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
@@ -55,6 +55,53 @@ describe('device authorization grant (RFC 8628)', () => {
     idp.control.clock.advance(15_000)
     expect((await poll()).body.error).toBe('invalid_grant') // a device code is single-use
     expect(idp.control.devices.list()[0]?.status).toBe('consumed')
+  })
+
+  it('checks PKCE at every poll when the device authorization request had a challenge', async () => {
+    const idp = await idpWith()
+    const { verifier, challenge } = await pkce()
+    const started = await postJson(idp, '/device_authorization', {
+      client_id: 'cli',
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    })
+    expect(started.status).toBe(200)
+    const deviceCode = String(started.body.device_code)
+    idp.control.devices.approve(String(started.body.user_code))
+    const poll = (extra: Record<string, string>) =>
+      postJson(idp, '/token', {
+        grant_type: DEVICE_GRANT,
+        client_id: 'cli',
+        device_code: deviceCode,
+        ...extra,
+      })
+    const missing = await poll({})
+    expect(missing.body).toMatchObject({ error: 'invalid_grant' })
+    expect(String(missing.body.error_description)).toContain('code_verifier is missing')
+    const wrong = await poll({ code_verifier: (await pkce()).verifier })
+    expect(String(wrong.body.error_description)).toContain('does not match')
+    idp.control.clock.advance(60_000)
+    expect((await poll({ code_verifier: verifier })).status).toBe(200)
+
+    // Without a challenge, a verifier is refused; plain is refused; a client may require PKCE.
+    const bare = await postJson(idp, '/device_authorization', { client_id: 'cli', scope: 'openid' })
+    const stray = await postJson(idp, '/token', {
+      grant_type: DEVICE_GRANT,
+      client_id: 'cli',
+      device_code: String(bare.body.device_code),
+      code_verifier: verifier,
+    })
+    expect(String(stray.body.error_description)).toContain('had no code_challenge')
+    const plain = await postJson(idp, '/device_authorization', {
+      client_id: 'cli',
+      code_challenge: challenge,
+      code_challenge_method: 'plain',
+    })
+    expect(plain.body).toMatchObject({ error: 'invalid_request' })
+    idp.control.clients.add({ clientId: 'strict', grantTypes: [DEVICE_GRANT], requirePkce: true })
+    const refused = await postJson(idp, '/device_authorization', { client_id: 'strict' })
+    expect(String(refused.body.error_description)).toContain('must use PKCE')
   })
 
   it('answers access_denied after a deny and expired_token after expiry', async () => {

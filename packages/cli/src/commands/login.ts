@@ -80,6 +80,9 @@ export async function run(
     tokensSet = await flows.deviceLogin({
       ...base,
       maxPollMs: timeoutMs,
+      ...(provider.authorizationParameters
+        ? { authorizationParameters: provider.authorizationParameters }
+        : {}),
       display: (info) => showDeviceCode(ctx, info, values['no-qr'] === true),
       sleep: (untilMs, signal) => countdown(ctx, untilMs, signal),
     })
