@@ -164,11 +164,16 @@ export function keyOf(issuer: string, clientId: string, account: string | undefi
   return { issuer, clientId, ...(account !== undefined ? { account } : {}) }
 }
 
-/** The provider ids of the configuration whose issuer is this one. */
-export function providerIdsOf(config: KeyfobConfig, issuer: string): string[] {
-  return Object.entries(config.providers)
-    .filter(([, p]) => p.issuer === issuer)
-    .map(([id]) => id)
+/**
+ * The provider ids of the configuration a login belongs to: those with its issuer that use its
+ * client (configured or advertised), else every one with its issuer.
+ */
+export function providerIdsOf(config: KeyfobConfig, issuer: string, clientId: string): string[] {
+  const atIssuer = Object.entries(config.providers).filter(([, p]) => p.issuer === issuer)
+  const withClient = atIssuer.filter(
+    ([, p]) => p.client?.clientId === clientId || p.defaultClients?.some((c) => c.clientId === clientId),
+  )
+  return (withClient.length > 0 ? withClient : atIssuer).map(([id]) => id)
 }
 
 /** The claims of a JWT's payload, unverified (for display only), or `undefined`. */
@@ -223,7 +228,7 @@ export function statusOf(
   const str = (v: unknown) => (typeof v === 'string' ? v : null)
   return {
     issuer: key.issuer,
-    providerIds: providerIdsOf(config, key.issuer),
+    providerIds: providerIdsOf(config, key.issuer, key.clientId),
     clientId: key.clientId,
     account: key.account ?? null,
     subject: str(claims?.sub),

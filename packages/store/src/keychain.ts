@@ -61,11 +61,11 @@ const INDEX = 'keyfob-index'
 function advice(): string {
   switch (process.platform) {
     case 'darwin':
-      return 'unlock the login keychain (Keychain Access), or use the file store (--store file)'
+      return 'unlock the login keychain (Keychain Access), or use the file store (keyfob: --store file)'
     case 'win32':
-      return 'check that Credential Manager is available to this user, or use the file store (--store file)'
+      return 'check that Credential Manager is available to this user, or use the file store (keyfob: --store file)'
     default:
-      return 'install and start a Secret Service (e.g. apt install gnome-keyring dbus-user-session, or KeePassXC with Secret Service on), unlock it, and make sure DBUS_SESSION_BUS_ADDRESS is set; or use the file store (--store file)'
+      return 'install and start a Secret Service (e.g. apt install gnome-keyring dbus-user-session, or KeePassXC with Secret Service on), unlock it, and make sure DBUS_SESSION_BUS_ADDRESS is set; or use the file store (keyfob: --store file)'
   }
 }
 

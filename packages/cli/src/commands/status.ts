@@ -24,7 +24,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
           ? 'access token without expiry'
           : `access token ${at.valid ? 'expires' : 'expired'} ${relative(Date.parse(at.expiresAt) - now)}`
       ctx.out(
-        `${ctx.paint(l.providerIds[0] ?? l.issuer, 'bold')}${l.account ? ` [${l.account}]` : ''}: ${who} via ${l.clientId}\n` +
+        `${ctx.paint(l.providerIds.join(', ') || l.issuer, 'bold')}${l.account ? ` [${l.account}]` : ''}: ${who} via ${l.clientId}\n` +
           `  ${l.issuer}\n  ${expiry}; ${l.refreshToken.present ? 'refresh token stored' : 'no refresh token'}${l.scope ? `; scope ${l.scope}` : ''}\n`,
       )
     }
