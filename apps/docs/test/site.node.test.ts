@@ -92,7 +92,12 @@ async function open(): Promise<{ page: Page; problems: string[] }> {
       problems.push(`console: ${message.text()} (${message.location().url || 'no url'})`)
   })
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`))
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`))
+  // VitePress prefetches the chunks of linked pages; moving on to the next page aborts those
+  // (net::ERR_ABORTED), which is not a broken site. Every other failure counts.
+  page.on('requestfailed', (request) => {
+    const reason = request.failure()?.errorText ?? 'unknown'
+    if (reason !== 'net::ERR_ABORTED') problems.push(`request failed: ${request.url()} (${reason})`)
+  })
   page.on('response', (response) => {
     if (response.status() >= 400) problems.push(`${response.status()}: ${response.url()}`)
   })
