@@ -524,6 +524,19 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
     )
   }
   const verifier = createJwtVerifier(options, getKey, owner)
+  return bearerMiddleware<Claims>(owner, options, (token) => verifier.verify(token))
+}
+
+/**
+ * A bearer-token scheme as a middleware: reads the `Authorization: Bearer` credential (length
+ * bounded by `maxTokenLength`) and hands it to `check`. Shared by `jwtAuth` and `oidcAuth`.
+ * @internal
+ */
+export function bearerMiddleware<Claims extends Record<string, unknown>>(
+  owner: string,
+  options: EntryOptions & { readonly realm?: string; readonly maxTokenLength?: number },
+  check: (token: string) => Promise<SchemeOutcome>,
+): SchemeMiddleware<Claims> {
   const maxLength = options.maxTokenLength ?? 8192
   const scheme: GuardScheme = {
     kind: 'bearer',
@@ -534,7 +547,7 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
     async authenticate(c: Context): Promise<SchemeOutcome> {
       const read = readBearer(c, maxLength)
       if ('denial' in read) return { ok: false, denial: read.denial }
-      return verifier.verify(read.token)
+      return check(read.token)
     },
   }
   return Object.assign(createEntry(owner, [scheme], 'first-present', options), {

@@ -1,14 +1,11 @@
-/** `oidcAuth`: discovery-driven JWT validation plus RFC 7662 introspection for opaque tokens. @module */
-import type { Context } from 'hono'
 import type { JWTPayload } from 'jose'
-import { hasEntryOptions, sha256 } from './api-key.ts'
-import { hasBearer, readBearer } from './bearer.ts'
+import { sha256 } from './api-key.ts'
 import { checkUrl, createDiscovery, describe, readJsonObject } from './discovery.ts'
-import { createEntry } from './entry.ts'
 import { DependencyError, GuardError } from './errors.ts'
 import { remoteKeySource } from './jwks.ts'
 import {
   authFromClaims,
+  bearerMiddleware,
   createJwtVerifier,
   deepFreeze,
   invalid,
@@ -19,8 +16,7 @@ import {
   positiveInteger,
   unavailable,
 } from './jwt.ts'
-import { challengeOf } from './respond.ts'
-import type { EntryOptions, FetchLike, GuardScheme, SchemeMiddleware, SchemeOutcome } from './types.ts'
+import type { EntryOptions, FetchLike, SchemeMiddleware, SchemeOutcome } from './types.ts'
 
 /** RFC 7662 introspection for opaque access tokens. */
 export interface IntrospectionOptions {
@@ -139,31 +135,17 @@ export function oidcAuth<Claims extends Record<string, unknown> = JWTPayload>(
   const introspect = options.introspection
     ? createIntrospection(options, discover, fetchImpl, owner, allowHttp)
     : undefined
-  const maxLength = options.maxTokenLength ?? 8192
-
-  const scheme: GuardScheme = {
-    kind: 'bearer',
-    name: owner,
-    present: hasBearer,
-    challenge: () => challengeOf('Bearer', options.realm),
-    hasEntryOptions: hasEntryOptions(options),
-    async authenticate(c: Context): Promise<SchemeOutcome> {
-      const read = readBearer(c, maxLength)
-      if ('denial' in read) return { ok: false, denial: read.denial }
-      const jwt = looksLikeJwt(read.token)
-      if (jwt && !(introspect && options.introspection?.introspectJwts)) return verifier.verify(read.token)
-      if (!introspect) {
-        return {
-          ok: false,
-          denial: invalid('opaque_token', 'the token is not a JWT and no introspection is configured'),
-        }
+  return bearerMiddleware<Claims>(owner, options, async (token) => {
+    if (looksLikeJwt(token) && !(introspect && options.introspection?.introspectJwts))
+      return verifier.verify(token)
+    if (!introspect) {
+      return {
+        ok: false,
+        denial: invalid('opaque_token', 'the token is not a JWT and no introspection is configured'),
       }
-      return introspect(read.token)
-    },
-  }
-  return Object.assign(createEntry(owner, [scheme], 'first-present', options), {
-    scheme,
-  }) as SchemeMiddleware<Claims>
+    }
+    return introspect(token)
+  })
 }
 
 /** Three base64url parts whose first decodes to a JSON object with `alg`. */
