@@ -135,19 +135,21 @@ export async function findLogin(
     ...(selection.api !== undefined ? { apiUrl: normalizeApiUrl(selection.api) } : {}),
   })
   const account = accountOf(selection, config)
-  const clientId = selection.clientId ?? provider.client?.clientId
-  if (clientId !== undefined) {
-    return {
-      key: keyOf(provider.issuer, clientId, account),
-      providerId: id,
-      provider,
-      client: clientFor(provider, clientId),
-    }
-  }
-  // A login with one of the provider's default clients: find which one was used.
+  const login = (clientId: string): Login => ({
+    key: keyOf(provider.issuer, clientId, account),
+    providerId: id,
+    provider,
+    client: clientFor(provider, clientId),
+  })
+  if (selection.clientId !== undefined) return login(selection.clientId)
+  // The configured client's login, else the one login of this account at this provider (made with
+  // a default client or an explicit --client-id).
   const stored = (await tokens.list()).filter(
     (e) => e.key.issuer === provider.issuer && (e.key.account ?? undefined) === account,
   )
+  const configured = provider.client?.clientId
+  if (configured !== undefined && (stored.length === 0 || stored.some((e) => e.key.clientId === configured)))
+    return login(configured)
   const only = stored.length === 1 ? stored[0] : undefined
   if (only) return { key: only.key, providerId: id, provider, client: clientFor(provider, only.key.clientId) }
   throw new KeyfobError(

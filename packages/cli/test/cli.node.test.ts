@@ -87,6 +87,7 @@ beforeAll(async () => {
         redirectUris: ['http://127.0.0.1/callback'],
       },
       { clientId: 'svc', clientSecret: 'svc-secret', grantTypes: ['client_credentials'] },
+      { clientId: 'pw', clientSecret: 'pw-secret', grantTypes: ['password', 'refresh_token'] },
     ],
   })
 })
@@ -203,6 +204,74 @@ describe('keyfob, end to end', () => {
     const dump = await keyfob(home, ['config-dump'])
     expect(dump.stdout).not.toContain('svc-secret')
     expect(dump.stdout).toContain('<redacted:sha256:')
+  })
+
+  it('two accounts at one provider (password and browser logins), the default account, paths, add-basic', async () => {
+    const home = newHome()
+    await keyfob(home, ['add-oidc', server.issuer, '--provider-id', 'mock', '--client-id', 'cli'])
+    const work = await keyfob(
+      home,
+      ['login', '--password', '--client-id', 'pw', '--username', 'alice', '--account', 'work'],
+      { KEYFOB_PASSWORD: 'alice', KEYFOB_CLIENT_SECRET: 'pw-secret' },
+    )
+    expect(work.code).toBe(0)
+
+    // A browser login without a browser: the URL is printed; "the browser" is a fetch of it.
+    const child = spawn(process.execPath, [bin, 'login', '--browser', '--no-browser'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        KEYFOB_CONFIG_DIR: join(home, 'config'),
+        KEYFOB_DATA_DIR: join(home, 'data'),
+        NO_COLOR: '1',
+      },
+    })
+    let stderr = ''
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    let url: string | undefined
+    for (let i = 0; i < 200 && !url; i++) {
+      url = /(http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+)/.exec(stderr)?.[1]
+      if (!url) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(url).toBeDefined()
+    const authorize = await fetch(url as string, { redirect: 'manual' })
+    const callback = authorize.headers.get('location') ?? ''
+    expect(callback).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback\?code=/)
+    expect((await fetch(callback)).status).toBe(200)
+    expect(await exited).toBe(0)
+
+    const listed = JSON.parse((await keyfob(home, ['accounts', '--json'])).stdout)
+    expect(listed.accounts).toEqual([
+      { name: 'default', logins: 1, default: true },
+      { name: 'work', logins: 1, default: false },
+    ])
+    // Tokens live 4 s here: compare whose they are, not the strings (a refresh may come between).
+    // The pw client's secret is not in the config: its renewals read it from the environment.
+    const secret = { KEYFOB_CLIENT_SECRET: 'pw-secret' }
+    const clientOf = async (args: string[], env: Record<string, string> = {}) => {
+      const token = (await keyfob(home, ['token', ...args], env)).stdout
+      return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).client_id
+    }
+    expect(await clientOf([])).toBe('cli')
+    expect(await clientOf(['--account', 'work'], secret)).toBe('pw')
+    expect((await keyfob(home, ['accounts', 'use', 'work'])).code).toBe(0)
+    expect(await clientOf([], secret)).toBe('pw')
+
+    const paths = JSON.parse((await keyfob(home, ['paths', '--json'])).stdout)
+    expect(paths).toMatchObject({
+      configFile: join(home, 'config', 'config.json'),
+      tokensFile: join(home, 'data', 'tokens.json'),
+      store: 'file',
+    })
+    const basic = await keyfob(home, ['add-basic', 'api.example/v1/', '--username', 'bob', '--json'], {
+      KEYFOB_PASSWORD: 'hunter2',
+    })
+    expect(JSON.parse(basic.stdout)).toEqual({ api: 'https://api.example/v1', username: 'bob' })
+    const dump = (await keyfob(home, ['config-dump'])).stdout
+    expect(dump).toContain('"username": "bob"')
+    expect(dump).not.toContain('hunter2')
   })
 
   it('a secret kept out of the config renews from the environment', async () => {
