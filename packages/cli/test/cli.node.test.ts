@@ -272,6 +272,19 @@ describe('keyfob, end to end', () => {
     const dump = (await keyfob(home, ['config-dump'])).stdout
     expect(dump).toContain('"username": "bob"')
     expect(dump).not.toContain('hunter2')
+
+    // token-clear forgets without revoking; logout --all revokes what is left.
+    const revocations = () => journal((e) => e.endpoint === 'revocation').then((r) => r.length)
+    const revokedBefore = await revocations()
+    const cleared = await keyfob(home, ['token-clear', '--account', 'work', '--json'])
+    expect(JSON.parse(cleared.stdout)).toEqual({ removed: 1 })
+    expect(await revocations()).toBe(revokedBefore)
+    const out = JSON.parse((await keyfob(home, ['logout', '--all', '--json'])).stdout)
+    expect(out.logouts.map((l: { clientId: string; revoked: boolean }) => [l.clientId, l.revoked])).toEqual([
+      ['cli', true],
+    ])
+    expect(await revocations()).toBeGreaterThan(revokedBefore)
+    expect((await keyfob(home, ['status'])).code).toBe(3)
   })
 
   it('a secret kept out of the config renews from the environment', async () => {
