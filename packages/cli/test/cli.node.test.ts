@@ -78,7 +78,7 @@ beforeAll(async () => {
   server = await serve({
     port: 0,
     deviceIntervalS: 1,
-    lifetimes: { accessTokenS: 4 },
+    lifetimes: { accessTokenS: 8 },
     users: [{ sub: 'alice', password: 'alice', claims: { name: 'Alice Example' } }],
     clients: [
       {
@@ -147,8 +147,9 @@ describe('keyfob, end to end', () => {
     expect(first.stdout.trim()).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/)
     expect(await journal((e) => e.endpoint === 'token').then((t) => t.length)).toBe(before)
 
-    // The 4-second token expires; the next call refreshes, once.
-    await new Promise((resolve) => setTimeout(resolve, 4_200))
+    // The 8-second token (long enough for a loaded machine to answer the first call from the
+    // store) expires; the next call refreshes, once.
+    await new Promise((resolve) => setTimeout(resolve, 8_200))
     const second = await keyfob(home, ['token', '--min-ttl', '1s'])
     expect(second.code).toBe(0)
     expect(second.stdout.trim()).not.toBe(first.stdout.trim())
@@ -197,7 +198,7 @@ describe('keyfob, end to end', () => {
       KEYFOB_CLIENT_SECRET: 'svc-secret',
     })
     expect(login.code).toBe(0)
-    // The 4-second token is inside the default 60 s margin: renewing a client login is running
+    // The 8-second token is inside the default 60 s margin: renewing a client login is running
     // the grant again (there is no refresh token).
     expect((await keyfob(home, ['token'])).stdout).toMatch(/^eyJ/)
     expect(await journal((e) => e.grantType === 'client_credentials').then((t) => t.length)).toBe(2)
@@ -247,7 +248,7 @@ describe('keyfob, end to end', () => {
       { name: 'default', logins: 1, default: true },
       { name: 'work', logins: 1, default: false },
     ])
-    // Tokens live 4 s here: compare whose they are, not the strings (a refresh may come between).
+    // Tokens live 8 s here: compare whose they are, not the strings (a refresh may come between).
     // The pw client's secret is not in the config: its renewals read it from the environment.
     const secret = { KEYFOB_CLIENT_SECRET: 'pw-secret' }
     const clientOf = async (args: string[], env: Record<string, string> = {}) => {
@@ -293,7 +294,7 @@ describe('keyfob, end to end', () => {
     const env = { KEYFOB_CLIENT_SECRET: 'svc-secret' }
     expect((await keyfob(home, ['login', '--client-credentials'], env)).code).toBe(0)
     expect(readFileSync(join(home, 'config', 'config.json'), 'utf8')).not.toContain('svc-secret')
-    // The 4-second token is inside the 60 s margin: renewal needs the secret again.
+    // The 8-second token is inside the 60 s margin: renewal needs the secret again.
     const without = await keyfob(home, ['token'])
     expect(without.code).toBe(3)
     const renewed = await keyfob(home, ['token'], env)
