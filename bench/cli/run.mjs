@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { median, writeResult } from '../lib.mjs'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 40)
 const bin = fileURLToPath(new URL('../../packages/cli/bin/keyfob.mjs', import.meta.url))
@@ -66,10 +67,6 @@ for (let i = 0; i < RUNS; i++) {
     if (result.status !== 0) throw new Error(`${name} failed: ${result.stderr}`)
   }
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
 const ms = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, Number(median(xs).toFixed(1))]))
 const ratio = ms['keyfob token'] / ms['node -e 0']
 const report = {
@@ -81,7 +78,5 @@ const report = {
   target: { maxRatioVsBareNode: 2.5 },
   met: ratio <= 2.5,
 }
-const dir = fileURLToPath(new URL('../results/', import.meta.url))
-mkdirSync(dir, { recursive: true })
-writeFileSync(`${dir}cli.json`, `${JSON.stringify(report, null, 2)}\n`)
+writeResult('cli', report)
 console.log(JSON.stringify(report, null, 2))

@@ -1,14 +1,14 @@
 // The cost of @keyfob/flows over the library it drives: one client-credentials token fetch through
 // `clientCredentials` vs raw oauth4webapi vs openid-client, all against the same in-process mock IdP
 // (opaque tokens, so the IdP's share is small and the clients' differences show), interleaved in
-// rounds in the same process. Target: flows at most 10 % slower than raw oauth4webapi.
+// rounds (in a rotated order, bench/lib.mjs) in the same process. Target: flows at most 10 %
+// slower than raw oauth4webapi.
 // Writes bench/results/flows.json.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { clientCredentials } from '@keyfob/flows'
 import { createMockIdp } from '@keyfob/mock-idp'
 import * as oauth from 'oauth4webapi'
 import * as client from 'openid-client'
+import { opsPerSecond, writeResult } from '../lib.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
 const ROUNDS = 10
@@ -56,24 +56,11 @@ const peers = {
   })(),
 }
 
-async function measure(fn, ms) {
-  let count = 0
-  const end = performance.now() + ms
-  while (performance.now() < end) {
-    for (let i = 0; i < 20; i++) if (typeof (await fn()) !== 'string') throw new Error('no access token')
-    count += 20
-  }
-  return count
-}
-
-// Warm up every path (JIT, the first Request), then interleave so drift hits all alike.
-for (const fn of Object.values(peers)) await measure(fn, 300)
-const counts = Object.fromEntries(Object.keys(peers).map((k) => [k, 0]))
-const sliceMs = (DURATION_S * 1000) / ROUNDS
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, fn] of Object.entries(peers)) counts[name] += await measure(fn, sliceMs)
-}
-const perSecond = Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, Math.round(n / DURATION_S)]))
+const perSecond = await opsPerSecond(peers, {
+  durationS: DURATION_S,
+  rounds: ROUNDS,
+  check: (token) => typeof token === 'string',
+})
 const overhead = perSecond.oauth4webapi / perSecond['keyfob-flows'] - 1
 const report = {
   benchmark: 'client-credentials token fetch, in-process mock IdP (opaque tokens), sequential',
@@ -85,7 +72,5 @@ const report = {
   target: { maxOverheadVsOauth4webapi: 0.1 },
   met: overhead <= 0.1,
 }
-const dir = fileURLToPath(new URL('../results/', import.meta.url))
-mkdirSync(dir, { recursive: true })
-writeFileSync(`${dir}flows.json`, `${JSON.stringify(report, null, 2)}\n`)
+writeResult('flows', report)
 console.log(JSON.stringify(report, null, 2))

@@ -7,13 +7,12 @@
 // `jwk()`, and without auth. Each round runs the peers in a rotated order, so no peer always pays for
 // the garbage of the one before. Target: default jwtAuth at least 0.8x the bare jose loop.
 // Writes bench/results/guard.json.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { jwtAuth } from '@keyfob/guard'
 import { createMockIdp } from '@keyfob/mock-idp'
 import { Hono } from 'hono'
 import { jwk } from 'hono/jwk'
 import * as jose from 'jose'
+import { opsPerSecond, writeResult } from '../lib.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
 const ROUNDS = 10
@@ -80,26 +79,11 @@ const peers = {
   'hono, no auth (app.request)': () => request(open),
 }
 
-async function measure(fn, ms) {
-  let count = 0
-  const end = performance.now() + ms
-  while (performance.now() < end) {
-    for (let i = 0; i < 20; i++) if ((await fn()) !== 'svc') throw new Error('wrong subject')
-    count += 20
-  }
-  return count
-}
-
-// Warm up every path (JIT, the JWKS fetch), then interleave so drift hits all alike.
-for (const fn of Object.values(peers)) await measure(fn, 300)
-const counts = Object.fromEntries(Object.keys(peers).map((k) => [k, 0]))
-const sliceMs = (DURATION_S * 1000) / ROUNDS
-const entries = Object.entries(peers)
-for (let round = 0; round < ROUNDS; round++) {
-  const order = [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)]
-  for (const [name, fn] of order) counts[name] += await measure(fn, sliceMs)
-}
-const perSecond = Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, Math.round(n / DURATION_S)]))
+const perSecond = await opsPerSecond(peers, {
+  durationS: DURATION_S,
+  rounds: ROUNDS,
+  check: (subject) => subject === 'svc',
+})
 const joseRps = perSecond['jose.jwtVerify (bare loop)']
 const ratio = perSecond['keyfob-guard jwtAuth, default (app.request)'] / joseRps
 const ratioNoCache = perSecond['keyfob-guard jwtAuth, cache: false (app.request)'] / joseRps
@@ -123,7 +107,5 @@ const report = {
   met: ratio >= 0.8,
   metWithoutCache: ratioNoCache >= 0.8,
 }
-const dir = fileURLToPath(new URL('../results/', import.meta.url))
-mkdirSync(dir, { recursive: true })
-writeFileSync(`${dir}guard.json`, `${JSON.stringify(report, null, 2)}\n`)
+writeResult('guard', report)
 console.log(JSON.stringify(report, null, 2))

@@ -1,10 +1,10 @@
 // The mock IdP's speed targets, measured against its peers in the same run (numbers from different
 // runs or machines are not comparable). Writes bench/results/mock-idp.json.
 import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { writeResult } from '../lib.mjs'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
@@ -209,9 +209,7 @@ const report = {
     deviceFlowMedianMs: { target: '< 5', met: device.medianMs < 5 },
   },
 }
-const out = fileURLToPath(new URL('../results/mock-idp.json', import.meta.url))
-mkdirSync(fileURLToPath(new URL('../results/', import.meta.url)), { recursive: true })
-writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`)
+const out = writeResult('mock-idp', report)
 process.stdout.write(
   `${JSON.stringify({ ratios: report.ratios, inProcess: report.inProcess, targets: report.targets }, null, 2)}\n`,
 )
