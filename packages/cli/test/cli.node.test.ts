@@ -19,6 +19,17 @@ interface Result {
   readonly stderr: string
 }
 
+/** The environment of a `keyfob` run: its own config and data directories, no color. */
+function envOf(home: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    KEYFOB_CONFIG_DIR: join(home, 'config'),
+    KEYFOB_DATA_DIR: join(home, 'data'),
+    NO_COLOR: '1',
+    ...extra,
+  }
+}
+
 /** Runs `keyfob` with its own config and data directories, no TTY, no color. */
 function keyfob(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve) => {
@@ -26,13 +37,7 @@ function keyfob(home: string, args: string[], env: Record<string, string> = {}):
       process.execPath,
       [bin, ...args],
       {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEYFOB_CONFIG_DIR: join(home, 'config'),
-          KEYFOB_DATA_DIR: join(home, 'data'),
-          NO_COLOR: '1',
-          ...env,
-        },
+        env: envOf(home, env),
         timeout: 60_000,
       },
       (error, stdout, stderr) =>
@@ -219,12 +224,7 @@ describe('keyfob, end to end', () => {
 
     // A browser login without a browser: the URL is printed; "the browser" is a fetch of it.
     const child = spawn(process.execPath, [bin, 'login', '--browser', '--no-browser'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        KEYFOB_CONFIG_DIR: join(home, 'config'),
-        KEYFOB_DATA_DIR: join(home, 'data'),
-        NO_COLOR: '1',
-      },
+      env: envOf(home),
     })
     let stderr = ''
     child.stderr.on('data', (d) => {
@@ -411,12 +411,7 @@ describe('keyfob errors', () => {
     const home = newHome()
     await keyfob(home, ['add-oidc', server.issuer, '--provider-id', 'mock', '--client-id', 'cli'])
     const child: ChildProcess = spawn(process.execPath, [bin, 'login', '--no-qr'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        KEYFOB_CONFIG_DIR: join(home, 'config'),
-        KEYFOB_DATA_DIR: join(home, 'data'),
-        NO_COLOR: '1',
-      },
+      env: envOf(home),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
