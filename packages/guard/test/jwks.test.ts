@@ -1,7 +1,7 @@
 /** JWKS behaviour against the mock IdP's journal: fetched once, cooldown, rotation, outages, discovery. */
-import { serve } from '@keyfob/mock-idp'
+import { type MockIdp, serve } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
-import { jwtAuth } from '../src/index.ts'
+import { type JwtAuthOptions, jwtAuth } from '../src/index.ts'
 import {
   AUDIENCE,
   accessToken,
@@ -15,18 +15,22 @@ import {
   withToken,
 } from './helpers.ts'
 
+/** jwtAuth against the IdP's JWKS URL (in-process fetch), without the verified-token cache. */
+function jwksAuth(idp: MockIdp, extra: Partial<JwtAuthOptions> = {}) {
+  return jwtAuth({
+    jwksUrl: `${idp.issuer}/jwks`,
+    issuer: idp.issuer,
+    audience: AUDIENCE,
+    fetch: idp.fetch,
+    cache: false,
+    ...extra,
+  })
+}
+
 describe('jwtAuth and the JWKS', () => {
   it('fetches the JWKS once for many requests, sequential and concurrent', async () => {
     const idp = await testIdp()
-    const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
-      }),
-    )
+    const app = protectedApp(jwksAuth(idp))
     const tokens = await Promise.all(
       Array.from({ length: 5 }, (_, i) => accessToken(idp, { scope: i % 2 ? 'read' : 'write' })),
     )
@@ -38,15 +42,7 @@ describe('jwtAuth and the JWKS', () => {
 
   it('keeps verifying with cached keys through a JWKS outage', async () => {
     const idp = await testIdp()
-    const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
-      }),
-    )
+    const app = protectedApp(jwksAuth(idp))
     expect((await withToken(app, await accessToken(idp))).status).toBe(200)
     idp.control.faults.inject({ endpoint: 'jwks', drop: true, times: Number.POSITIVE_INFINITY })
     for (let i = 0; i < 10; i++) expect((await withToken(app, await accessToken(idp))).status).toBe(200)
@@ -57,12 +53,7 @@ describe('jwtAuth and the JWKS', () => {
     const idp = await testIdp()
     const log = recorder()
     const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
+      jwksAuth(idp, {
         // Every request finds the cache stale, so every request would refetch.
         jwks: { cacheMaxAgeMs: 0, cooldownMs: 60_000 },
         onEvent: log.onEvent,
@@ -86,12 +77,7 @@ describe('jwtAuth and the JWKS', () => {
     const idp = await testIdp()
     const log = recorder()
     const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
+      jwksAuth(idp, {
         jwks: { cooldownMs: 0 },
         onEvent: log.onEvent,
       }),
@@ -122,12 +108,7 @@ describe('jwtAuth and the JWKS', () => {
   it('times out a hanging JWKS endpoint and answers 503', async () => {
     const idp = await testIdp()
     const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
+      jwksAuth(idp, {
         jwks: { timeoutMs: 50 },
       }),
     )
@@ -140,15 +121,7 @@ describe('jwtAuth and the JWKS', () => {
   it('an unknown kid triggers at most one refetch per cooldown, even under a flood of random kids', async () => {
     const idp = await testIdp()
     const attacker = await testIdp({ keys: 'generate', signingAlg: 'ES256' })
-    const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
-      }),
-    )
+    const app = protectedApp(jwksAuth(idp))
     const forged: string[] = []
     for (let i = 0; i < 25; i++) {
       await attacker.control.keys.rotate({ alg: 'ES256' })
@@ -176,12 +149,7 @@ describe('jwtAuth and the JWKS', () => {
     // CI machine: an EC key (fast to generate) and a cooldown with room to spare.
     const cooldownMs = 3000
     const app = protectedApp(
-      jwtAuth({
-        jwksUrl: `${idp.issuer}/jwks`,
-        issuer: idp.issuer,
-        audience: AUDIENCE,
-        fetch: idp.fetch,
-        cache: false,
+      jwksAuth(idp, {
         jwks: { cooldownMs },
       }),
     )
