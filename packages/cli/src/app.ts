@@ -100,6 +100,17 @@ export function accountOf(selection: Selection, config: KeyfobConfig): string | 
   return account === undefined || account === '' || account === 'default' ? undefined : account
 }
 
+/** The client secret the command line gives: `--client-secret`, else `$KEYFOB_CLIENT_SECRET`. */
+export function secretOf(ctx: Context, values: Record<string, unknown>): string | undefined {
+  const flag = values['client-secret']
+  return typeof flag === 'string' ? flag : ctx.env.KEYFOB_CLIENT_SECRET || undefined
+}
+
+/** The client with `secret` added, unless it has one from the configuration already. */
+export function withSecret(client: ClientEntry, secret: string | undefined): ClientEntry {
+  return secret && client.clientSecret === undefined ? { ...client, clientSecret: secret } : client
+}
+
 /** The client entry for a client id at a provider (with its secret when configured). */
 export function clientFor(provider: ProviderEntry | undefined, clientId: string): ClientEntry {
   if (provider?.client?.clientId === clientId) return provider.client

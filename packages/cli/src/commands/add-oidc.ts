@@ -6,7 +6,7 @@
  */
 import { discover, type KeyfobConfig, KeyfobError, normalizeApiUrl, type ProviderEntry } from '@keyfob/core'
 import { type AdvertisedProvider, openEoProviderSource, withAdvertisedProviders } from '@keyfob/flows'
-import { openStores } from '../app.ts'
+import { openStores, secretOf } from '../app.ts'
 import { type Context, EXIT, UsageError } from '../context.ts'
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -141,10 +141,7 @@ async function askClient(ctx: Context, values: Record<string, unknown>, hasDefau
       throw new UsageError('a client id is required')
     }
   }
-  let secret =
-    typeof values['client-secret'] === 'string'
-      ? values['client-secret']
-      : ctx.env.KEYFOB_CLIENT_SECRET || undefined
+  let secret = secretOf(ctx, values)
   if (secret === undefined && values['no-client-secret'] !== true && ctx.interactive)
     secret =
       (await ctx.prompt('Client secret (empty: a public client): ', {

@@ -10,7 +10,16 @@ import {
   scopeFor,
   type TokenSet,
 } from '@keyfob/core'
-import { accountOf, keyOf, openStores, relative, selectionOf, statusOf } from '../app.ts'
+import {
+  accountOf,
+  keyOf,
+  openStores,
+  relative,
+  secretOf,
+  selectionOf,
+  statusOf,
+  withSecret,
+} from '../app.ts'
 import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
 
 const GRANTS = ['device', 'browser', 'client-credentials', 'password'] as const
@@ -44,21 +53,11 @@ export async function run(
     ...(selection.providerId !== undefined ? { providerId: selection.providerId } : {}),
     ...(selection.api !== undefined ? { apiUrl: normalizeApiUrl(selection.api) } : {}),
   })
-  const secret =
-    typeof values['client-secret'] === 'string'
-      ? values['client-secret']
-      : ctx.env.KEYFOB_CLIENT_SECRET || undefined
+  const secret = secretOf(ctx, values)
   const explicit: ClientEntry | undefined =
-    selection.clientId !== undefined
-      ? { clientId: selection.clientId, ...(secret ? { clientSecret: secret } : {}) }
-      : undefined
-  let client = resolveClient({ id, provider }, grant, explicit)
-  if (secret && !client.clientSecret) client = { ...client, clientSecret: secret }
-  if (
-    (grant === 'client_credentials' || grant === 'password') &&
-    client.clientSecret === undefined &&
-    grant === 'client_credentials'
-  )
+    selection.clientId !== undefined ? { clientId: selection.clientId } : undefined
+  const client = withSecret(resolveClient({ id, provider }, grant, explicit), secret)
+  if (grant === 'client_credentials' && client.clientSecret === undefined)
     throw new UsageError(
       '--client-credentials needs the client secret: set $KEYFOB_CLIENT_SECRET or pass --client-secret',
     )

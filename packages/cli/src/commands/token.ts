@@ -5,7 +5,7 @@
  * @module
  */
 import { type ClientEntry, type TokenRecord, TokenSet } from '@keyfob/core'
-import { findLogin, openStores, selectionOf } from '../app.ts'
+import { findLogin, openStores, secretOf, selectionOf, withSecret } from '../app.ts'
 import { type Context, EXIT, parseDuration } from '../context.ts'
 
 /** Prints the access token of the selected login, refreshing it first when needed. */
@@ -15,11 +15,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const { config, tokens } = openStores(ctx)
   const found = await findLogin(await config.read(), tokens, selectionOf(values))
   // A secret kept out of the config (given to `login` through the environment) renews the same way.
-  const envSecret = ctx.env.KEYFOB_CLIENT_SECRET || undefined
-  const login =
-    envSecret && found.client.clientSecret === undefined
-      ? { ...found, client: { ...found.client, clientSecret: envSecret } }
-      : found
+  const login = { ...found, client: withSecret(found.client, secretOf(ctx, values)) }
   const stored = await tokens.get(login.key)
   let token: string
   let expiresAt: number | undefined
