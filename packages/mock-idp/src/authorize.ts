@@ -185,19 +185,11 @@ function checkAuthorizationRequest(
       )
     }
   }
-  let scope: readonly string[]
+  // Scope and PKCE failures are errors to redirect with, not JSON answers.
   try {
-    scope = p.checkScope(client, parseScope(params.get('scope')))
-  } catch (error) {
-    if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
-    throw error
-  }
-  try {
-    const { codeChallenge, method } = readChallenge(
-      params,
-      client,
-      client.requirePkce ?? !isConfidential(client),
-    )
+    const scope = p.checkScope(client, parseScope(params.get('scope')))
+    const pkceRequired = client.requirePkce ?? !isConfidential(client)
+    const { codeChallenge, method } = readChallenge(params, client, pkceRequired)
     return { scope, codeChallenge, method }
   } catch (error) {
     if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
