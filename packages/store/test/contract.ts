@@ -24,6 +24,25 @@ const record = (n: number, extra: Partial<TokenRecord> = {}): TokenRecord => ({
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
+ * Takes `key`'s lock and keeps it until `release()`; resolves once the lock is really held, so a
+ * second attempt cannot overtake the first on a slow machine.
+ */
+async function holdLock(
+  store: TokenStore,
+  key: TokenKey,
+): Promise<{ held: Promise<void>; release: () => void }> {
+  let release: () => void = () => {}
+  let entered: () => void = () => {}
+  const inside = new Promise<void>((resolve) => (entered = resolve))
+  const held = store.lock(key, () => {
+    entered()
+    return new Promise<void>((resolve) => (release = resolve))
+  })
+  await inside
+  return { held, release: () => release() }
+}
+
+/**
  * Registers the contract suite for one adapter.
  *
  * @param name - The adapter, for test names.
@@ -128,17 +147,24 @@ export function tokenStoreContract(
       async () => {
         const store = await make()
         const events: string[] = []
-        const holder = (label: string, key: TokenKey, ms: number) =>
+        // a holds alice's lock until c (another key) is done: no timing, and if c waited for a the
+        // two would deadlock and the test time out.
+        let cDone: () => void = () => {}
+        const cFinished = new Promise<void>((resolve) => (cDone = resolve))
+        const holder = (label: string, key: TokenKey, work: () => Promise<unknown>) =>
           store.lock(key, async () => {
             events.push(`${label}+`)
-            await delay(ms)
+            await work()
             events.push(`${label}-`)
             return label
           })
         const results = await Promise.all([
-          holder('a', alice, 60),
-          holder('b', alice, 10),
-          holder('c', other, 5),
+          holder('a', alice, () => cFinished),
+          holder('b', alice, () => delay(10)),
+          holder('c', other, async () => {}).then((label) => {
+            cDone()
+            return label
+          }),
         ])
         expect(results).toEqual(['a', 'b', 'c'])
         // b starts only after a ends; c (another key) does not wait for a.
@@ -169,9 +195,7 @@ export function tokenStoreContract(
       'bounds the wait for a held lock with a typed timeout',
       async () => {
         const store = await make()
-        let release: () => void = () => {}
-        const held = store.lock(alice, () => new Promise<void>((resolve) => (release = resolve)))
-        await delay(20)
+        const { held, release } = await holdLock(store, alice)
         const error = await store
           .lock(alice, async () => 'never', { timeoutMs: 100 })
           .then(
@@ -191,8 +215,7 @@ export function tokenStoreContract(
       async () => {
         const store = await make()
         await store.set(alice, record(8))
-        let release: () => void = () => {}
-        const held = store.lock(alice, () => new Promise<void>((resolve) => (release = resolve)))
+        const { held, release } = await holdLock(store, alice)
         const error = await store.lock(alice, async () => 0, { timeoutMs: 30 }).catch((e: unknown) => e)
         release()
         await held
