@@ -3,7 +3,7 @@
  * it, without its pitfalls), scopes. @module
  */
 import { KeyfobError } from './errors.ts'
-import type { ClientEntry, KeyfobConfig, ProviderEntry } from './store.ts'
+import type { ClientEntry, KeyfobConfig, ProviderEntry } from './contracts.ts'
 
 /** The grants a client can be resolved for. */
 export type Grant = 'device' | 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password'

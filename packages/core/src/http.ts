@@ -9,7 +9,7 @@
 import * as oauth from 'oauth4webapi'
 import { KeyfobError, type KeyfobErrorCode, oauthError } from './errors.ts'
 import type { DeviceAuthorization, Effect, Event, Failure } from './machines.ts'
-import type { ClientEntry } from './store.ts'
+import type { ClientEntry } from './contracts.ts'
 import type { TokenResponse } from './tokens.ts'
 
 /** A `fetch`, or anything shaped like one (an in-process mock's). */

@@ -70,5 +70,5 @@ export {
   type TokenRecord,
   type TokenStore,
   tokenKeyId,
-} from './store.ts'
+} from './contracts.ts'
 export { type TokenResponse, TokenSet } from './tokens.ts'

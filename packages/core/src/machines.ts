@@ -6,7 +6,7 @@
  * @module
  */
 import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
-import type { TokenRecord } from './store.ts'
+import type { TokenRecord } from './contracts.ts'
 import { type TokenResponse, TokenSet } from './tokens.ts'
 
 /** A failure as data: the code, a message, the evidence. */

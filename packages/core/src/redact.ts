@@ -1,5 +1,5 @@
 /** Redaction: fingerprints instead of secrets, so two dumps can be compared without revealing one. @module */
-import type { KeyfobConfig, TokenRecord } from './store.ts'
+import type { KeyfobConfig, TokenRecord } from './contracts.ts'
 
 /**
  * A fingerprint of a secret: `<redacted:sha256:1a2b3c>` (the first 6 hex digits of its SHA-256).

@@ -19,7 +19,7 @@ export {
   type FileTokenStoreOptions,
   fileConfigStore,
   fileTokenStore,
-} from './file.ts'
+} from './file-stores.ts'
 export {
   type KeychainTokenStore,
   type KeychainTokenStoreOptions,

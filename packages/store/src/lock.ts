@@ -11,7 +11,7 @@ import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import { errnoOf, StoreError } from './errors.ts'
-import { ensurePrivateDir, ioError } from './files.ts'
+import { ensurePrivateDir, ioError } from './private-json.ts'
 import { keyedQueue } from './queue.ts'
 
 /** Options of a file lock. */

@@ -16,7 +16,7 @@ import {
   type TokenStore,
 } from '@keyfob/core'
 import { errnoOf, StoreError } from './errors.ts'
-import { checkPermissions } from './files.ts'
+import { checkPermissions } from './private-json.ts'
 import type { PathEnvironment } from './paths.ts'
 
 /** Where the openEO client keeps its files. */

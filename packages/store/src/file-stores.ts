@@ -18,7 +18,7 @@ import {
   tokenKeyId,
   validateConfig,
 } from '@keyfob/core'
-import { readPrivateJson, writePrivateJson } from './files.ts'
+import { readPrivateJson, writePrivateJson } from './private-json.ts'
 import { type FileLockOptions, withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
 
