@@ -13,6 +13,8 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
     globalSetup: ['scripts/vitest-build.ts'],
     pool: 'forks',
+    // Tests that a request's timeout survives a garbage collection call gc().
+    execArgv: ['--expose-gc'],
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -135,6 +135,7 @@ if (wants('deno')) {
         'test',
         '-A',
         '--no-check',
+        '--v8-flags=--expose-gc',
         '--config',
         'deno.test.json',
         '--conditions',

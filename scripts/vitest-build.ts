@@ -5,6 +5,8 @@ import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 
 export default function setup(): void {
+  // For a quick loop over in-process tests only; `npm test` and CI always build.
+  if (process.env.KEYFOB_TEST_NO_BUILD === '1' && process.env.CI !== 'true') return
   const root = join(import.meta.dirname, '..')
   execFileSync(
     process.execPath,

@@ -2,8 +2,9 @@
  * Provider and client configuration: validation, provider and client resolution (as openEO does
  * it, without its pitfalls), scopes. @module
  */
-import { KeyfobError } from './errors.ts'
+
 import type { ClientEntry, KeyfobConfig, ProviderEntry } from './contracts.ts'
+import { KeyfobError } from './errors.ts'
 
 /** The grants a client can be resolved for. */
 export type Grant = 'device' | 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password'
@@ -197,10 +198,67 @@ export function resolveClient(provider: ResolvedProvider, grant: Grant, explicit
   )
 }
 
+/** Options of {@link planScope} and {@link scopeFor}. */
+export interface ScopeOptions {
+  /** The scopes the user or the configuration asked for: always sent. */
+  readonly configured?: readonly string[]
+  /** The provider's `scopes_supported`, if it advertises any. */
+  readonly supported?: readonly string[]
+  /** Whether a refresh token is wanted (adds `offline_access` where the provider lists it). */
+  readonly refresh?: boolean
+  /** Whether to add `openid` (default true; not for client credentials). */
+  readonly openid?: boolean
+}
+
+/** The scope to send, and what keyfob added or left out on its own, and why. */
+export interface ScopePlan {
+  /** The `scope` parameter value: sorted, space separated. */
+  readonly scope: string
+  /** One line per scope keyfob added or left out, or sent although the provider does not list it. */
+  readonly notes: readonly string[]
+}
+
 /**
- * The scope to ask for: `openid` plus the configured scopes, limited to what the provider
- * advertises (when it does), plus `offline_access` only when a refresh token is wanted and
- * supported. Sorted and space-joined, so equal requests compare equal.
+ * Decides the scope to ask for. Scopes the user or the configuration asked for are always sent:
+ * a provider's `scopes_supported` need not be complete (OpenID Connect Discovery §3, RFC 8414
+ * §2), so it is never a whitelist for them. It is consulted only for the scopes keyfob adds on
+ * its own: `openid` (left out when the provider lists scopes but not `openid`, i.e. a plain
+ * OAuth 2.0 server) and `offline_access` (added when a refresh token is wanted and the provider
+ * lists it, or lists nothing).
+ *
+ * @param options - Configured scopes, the provider's `scopes_supported`, whether a refresh token is wanted, whether `openid` applies.
+ * @returns The scope and the notes for a debug log.
+ * @example
+ * ```ts
+ * planScope({ configured: ['kf_api'], supported: ['openid'], refresh: true })
+ * // { scope: 'kf_api openid', notes: ['left out offline_access: …', 'sent kf_api although …'] }
+ * ```
+ */
+export function planScope(options: ScopeOptions): ScopePlan {
+  const supported = options.supported
+  const listed = (scope: string) => supported === undefined || supported.includes(scope)
+  const wanted = new Set(options.configured ?? [])
+  const notes: string[] = []
+  const addOwn = (scope: string, why: string) => {
+    if (wanted.has(scope)) return
+    if (listed(scope)) {
+      wanted.add(scope)
+      notes.push(`added ${scope}: ${why}`)
+    } else notes.push(`left out ${scope}: the provider's scopes_supported does not list it`)
+  }
+  if (options.openid !== false) addOwn('openid', 'an OpenID Connect login')
+  if (options.refresh) addOwn('offline_access', 'a refresh token is wanted')
+  for (const scope of options.configured ?? []) {
+    if (!listed(scope))
+      notes.push(
+        `sent ${scope} although the provider's scopes_supported does not list it (the list need not be complete)`,
+      )
+  }
+  return { scope: [...wanted].sort().join(' '), notes }
+}
+
+/**
+ * The scope to ask for: {@link planScope}'s `scope`.
  *
  * @param options - Configured scopes, the provider's `scopes_supported`, whether a refresh token is wanted, and whether `openid` applies (not for client credentials).
  * @returns The `scope` parameter value.
@@ -210,15 +268,6 @@ export function resolveClient(provider: ResolvedProvider, grant: Grant, explicit
  * // 'offline_access openid profile'
  * ```
  */
-export function scopeFor(options: {
-  readonly configured?: readonly string[]
-  readonly supported?: readonly string[]
-  readonly refresh?: boolean
-  readonly openid?: boolean
-}): string {
-  const wanted = new Set([...(options.openid === false ? [] : ['openid']), ...(options.configured ?? [])])
-  if (options.refresh) wanted.add('offline_access')
-  const supported = options.supported
-  const kept = supported === undefined ? [...wanted] : [...wanted].filter((s) => supported.includes(s))
-  return kept.sort().join(' ')
+export function scopeFor(options: ScopeOptions): string {
+  return planScope(options).scope
 }

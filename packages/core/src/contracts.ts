@@ -94,9 +94,18 @@ export interface ClientEntry {
   readonly clientId: string
   /** Present for confidential clients only. Redacted in every dump. */
   readonly clientSecret?: string
+  /**
+   * How the client authenticates at the token endpoint (RFC 7591 §2 names):
+   * `client_secret_basic`, `client_secret_post` or `none`. Default: from the provider's
+   * `token_endpoint_auth_methods_supported` (see `clientAuthMethod`).
+   */
+  readonly tokenEndpointAuthMethod?: TokenEndpointAuthMethod
   /** The grants this client may use, in openEO's vocabulary (`urn:…:device_code+pkce`, …). */
   readonly grantTypes?: readonly string[]
 }
+
+/** The ways a client authenticates at the token endpoint that keyfob speaks (RFC 7591 §2 names). */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
 /** One OpenID provider (or plain OAuth 2.0 authorization server) in the configuration. */
 export interface ProviderEntry {

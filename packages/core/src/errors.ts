@@ -25,6 +25,8 @@ export type LocalErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_NETWORK'
   | 'ERR_INVALID_RESPONSE'
+  /** An endpoint answered an error status with a body that is not an OAuth error (empty, HTML, …). */
+  | 'ERR_HTTP_STATUS'
   | 'ERR_DISCOVERY'
   | 'ERR_ISSUER_MISMATCH'
   | 'ERR_INSECURE_REDIRECT'

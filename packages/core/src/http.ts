@@ -1,15 +1,19 @@
 /**
  * The interpreter for the HTTP effects of the flow machines, on oauth4webapi: it sends what an
  * effect asks for with an injected `fetch` and turns the answer (or the fault) into an event.
- * It never throws for a server's answer: OAuth errors, bad responses and network failures all
- * come back as events carrying typed evidence.
+ * It never throws for a server's answer: OAuth errors, non-OAuth error pages, bad responses and
+ * network failures all come back as events carrying typed evidence.
+ *
+ * This is the one part of `@keyfob/core` that does I/O, and so the one part with a timer: each
+ * request is bounded by a `setTimeout` it clears when the request (body included) is done. The
+ * clock is `HttpContext.now` (default `Date.now`); the machines themselves stay pure.
  *
  * @module
  */
 import * as oauth from 'oauth4webapi'
+import type { ClientEntry, TokenEndpointAuthMethod } from './contracts.ts'
 import { KeyfobError, type KeyfobErrorCode, oauthError } from './errors.ts'
-import type { DeviceAuthorization, Effect, Event, Failure } from './machines.ts'
-import type { ClientEntry } from './contracts.ts'
+import type { DeviceAuthorization, Effect, Event, Failure, TokenRequest } from './machines.ts'
 import type { TokenResponse } from './tokens.ts'
 
 /** A `fetch`, or anything shaped like one (an in-process mock's). */
@@ -19,13 +23,18 @@ export type FetchLike = (input: string | URL | Request, init?: RequestInit) => P
 export interface HttpContext {
   /** The authorization server metadata, from {@link discover}. */
   readonly as: oauth.AuthorizationServer
-  /** The client. A client with a secret authenticates with HTTP Basic, else with none (public). */
+  /**
+   * The client. It authenticates at the token, device and revocation endpoints as its
+   * `tokenEndpointAuthMethod` says, else as {@link clientAuthMethod} picks from the provider's
+   * metadata (a secret: `client_secret_basic` unless the provider lists only
+   * `client_secret_post`; no secret: `none`).
+   */
   readonly client: ClientEntry
   /** The `fetch` to use; default the global one. */
   readonly fetch?: FetchLike
   /** The clock (epoch ms); default `Date.now`. Also aligns oauth4webapi's ID-token time checks. */
   readonly now?: () => number
-  /** Per-request timeout; default 30 000 ms. */
+  /** Per-request timeout, body included; default 30 000 ms. An effect's `deadlineMs` can shorten it. */
   readonly timeoutMs?: number
   /** Cancels the request. */
   readonly signal?: AbortSignal
@@ -57,9 +66,33 @@ function insecureAllowed(url: string, explicit: boolean | undefined): boolean {
   return parsed.protocol === 'http:' && isLoopback(parsed)
 }
 
-function requestSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs)
-  return signal ? AbortSignal.any([signal, timeout]) : timeout
+/**
+ * Runs `fn` with a signal that aborts when the caller's `signal` does or after `timeoutMs`,
+ * whichever comes first, and releases the timer and the listener when `fn` settles.
+ *
+ * Not `AbortSignal.any([signal, AbortSignal.timeout(ms)])`: on Node 20 such a composite holds its
+ * timeout signal only weakly, so after a garbage collection the timeout never fires
+ * (nodejs/node#57736). Here the timer is a plain `setTimeout` held until cleared.
+ */
+async function withTimeout<T>(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(signal?.reason)
+  if (signal?.aborted) onAbort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
+    Math.max(0, timeoutMs),
+  )
+  try {
+    return await fn(controller.signal)
+  } finally {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
 }
 
 /**
@@ -88,19 +121,31 @@ export async function discover(
   let last: unknown
   for (let attempt = 0; attempt <= retries; attempt++) {
     try {
-      const response = await oauth.discoveryRequest(url, {
-        algorithm: options.algorithm ?? 'oidc',
-        signal: requestSignal(options.timeoutMs ?? 30_000, options.signal),
-        ...(options.fetch ? { [oauth.customFetch]: options.fetch as never } : {}),
-        ...(insecureAllowed(issuer, options.allowInsecure) ? { [oauth.allowInsecureRequests]: true } : {}),
+      const outcome = await withTimeout(options.timeoutMs ?? 30_000, options.signal, async (signal) => {
+        const response = await oauth.discoveryRequest(url, {
+          algorithm: options.algorithm ?? 'oidc',
+          signal,
+          ...(options.fetch ? { [oauth.customFetch]: options.fetch as never } : {}),
+          ...(insecureAllowed(issuer, options.allowInsecure) ? { [oauth.allowInsecureRequests]: true } : {}),
+        })
+        if (response.status >= 500 && attempt < retries) return response.status
+        if (!response.ok) {
+          const excerpt = await bodyExcerpt(response, [])
+          throw new KeyfobError(
+            'ERR_DISCOVERY',
+            `${where} answered ${response.status}${response.status === 404 ? ' (no metadata document there: check the issuer URL)' : ''}`,
+            { cause: { status: response.status, url: response.url || undefined, ...excerpt } },
+          )
+        }
+        return oauth.processDiscoveryResponse(url, response)
       })
-      if (response.status >= 500 && attempt < retries) {
-        last = new KeyfobError('ERR_DISCOVERY', `${where} answered ${response.status}`, {
-          cause: { status: response.status },
+      if (typeof outcome === 'number') {
+        last = new KeyfobError('ERR_DISCOVERY', `${where} answered ${outcome}`, {
+          cause: { status: outcome },
         })
         continue
       }
-      return await oauth.processDiscoveryResponse(url, response)
+      return outcome
     } catch (error) {
       const failure = toFailure(error, where, options.signal)
       if ((failure.code === 'ERR_NETWORK' || failure.code === 'ERR_TIMEOUT') && attempt < retries) {
@@ -127,34 +172,149 @@ function clientOf(ctx: HttpContext): oauth.Client {
   return { client_id: ctx.client.clientId, ...(skewS !== 0 ? { [oauth.clockSkew]: skewS } : {}) }
 }
 
-function authOf(ctx: HttpContext): oauth.ClientAuth {
-  return ctx.client.clientSecret !== undefined
-    ? oauth.ClientSecretBasic(ctx.client.clientSecret)
-    : oauth.None()
+const AUTH_METHODS: ReadonlySet<string> = new Set(['client_secret_basic', 'client_secret_post', 'none'])
+
+/**
+ * How a client authenticates at the token, device-authorization and revocation endpoints: its
+ * configured `tokenEndpointAuthMethod`, else, for a client with a secret, `client_secret_basic`
+ * unless the provider's `token_endpoint_auth_methods_supported` lists `client_secret_post` and not
+ * Basic (RFC 8414 §2: an absent list means `client_secret_basic`), and `none` for a client
+ * without a secret.
+ *
+ * @param as - The provider's metadata.
+ * @param client - The client.
+ * @returns The method.
+ * @throws KeyfobError `ERR_INVALID_CONFIG` for an unknown method, or a secret-based method without a secret.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ * @example
+ * ```ts
+ * clientAuthMethod({ issuer: 'https://idp.example', token_endpoint_auth_methods_supported: ['client_secret_post'] },
+ *   { clientId: 'svc', clientSecret: 's3cret' }) // 'client_secret_post'
+ * ```
+ */
+export function clientAuthMethod(
+  as: oauth.AuthorizationServer,
+  client: ClientEntry,
+): TokenEndpointAuthMethod {
+  const configured = client.tokenEndpointAuthMethod
+  if (configured !== undefined) {
+    if (!AUTH_METHODS.has(configured as string)) {
+      throw new KeyfobError(
+        'ERR_INVALID_CONFIG',
+        `client ${client.clientId}: tokenEndpointAuthMethod ${JSON.stringify(configured)} is not one of ${[...AUTH_METHODS].join(', ')}`,
+        { cause: { field: 'tokenEndpointAuthMethod', value: configured } },
+      )
+    }
+    if (configured !== 'none' && client.clientSecret === undefined) {
+      throw new KeyfobError(
+        'ERR_INVALID_CONFIG',
+        `client ${client.clientId} authenticates with ${configured} but has no client secret; add the secret or use "none"`,
+        { cause: { field: 'clientSecret', method: configured } },
+      )
+    }
+    return configured
+  }
+  if (client.clientSecret === undefined) return 'none'
+  const supported = as.token_endpoint_auth_methods_supported
+  if (supported && !supported.includes('client_secret_basic') && supported.includes('client_secret_post'))
+    return 'client_secret_post'
+  return 'client_secret_basic'
 }
 
-function optionsOf(ctx: HttpContext): oauth.TokenEndpointRequestOptions {
+/**
+ * One credential for HTTP Basic as RFC 6749 §2.3.1 asks: the `application/x-www-form-urlencoded`
+ * serialization (the WHATWG URL standard's, as `URLSearchParams` does it). Letters, digits and
+ * `*-._` stay as they are, so ordinary ids such as `kf-svc` go out exactly as curl, requests and
+ * authlib send them, and a server that does not percent-decode still reads them; `:`, `%`, `+`,
+ * spaces and non-ASCII characters are encoded as the RFC demands.
+ */
+function formEncode(value: string): string {
+  return new URLSearchParams([['', value]]).toString().slice(1)
+}
+
+function basicAuth(secret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    headers.set('authorization', `Basic ${btoa(`${formEncode(client.client_id)}:${formEncode(secret)}`)}`)
+  }
+}
+
+function authOf(ctx: HttpContext): oauth.ClientAuth {
+  const method = clientAuthMethod(ctx.as, ctx.client)
+  const secret = ctx.client.clientSecret as string
+  switch (method) {
+    case 'client_secret_basic':
+      return basicAuth(secret)
+    case 'client_secret_post':
+      return oauth.ClientSecretPost(secret)
+    case 'none':
+      return oauth.None()
+  }
+}
+
+/** The request options of one attempt, with the signal that bounds it. */
+function optionsOf(ctx: HttpContext, signal: AbortSignal): oauth.TokenEndpointRequestOptions {
   return {
-    signal: requestSignal(ctx.timeoutMs ?? 30_000, ctx.signal),
+    signal,
     ...(ctx.fetch ? { [oauth.customFetch]: ctx.fetch as never } : {}),
     ...(insecureAllowed(ctx.as.issuer, ctx.allowInsecure) ? { [oauth.allowInsecureRequests]: true } : {}),
   }
 }
 
+/** Network failure details from the `cause` chain of a failed `fetch` (Node/undici, Deno, Bun). */
+function networkCause(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Object && depth < 4; depth++) {
+    const { code, address, port, hostname } = e as {
+      code?: unknown
+      address?: unknown
+      port?: unknown
+      hostname?: unknown
+    }
+    if (typeof code === 'string' && code.length > 0) {
+      const where =
+        typeof address === 'string'
+          ? ` ${address}${typeof port === 'number' ? `:${port}` : ''}`
+          : typeof hostname === 'string'
+            ? ` ${hostname}`
+            : ''
+      const kind = /ENOTFOUND|EAI_AGAIN/.test(code)
+        ? ' (the name did not resolve)'
+        : /CERT|SSL|TLS|SELF_SIGNED/i.test(code)
+          ? ' (TLS failed)'
+          : /ECONNREFUSED|ConnectionRefused/.test(code)
+            ? ' (nothing listens there)'
+            : ''
+      return `${code}${where}${kind}`
+    }
+    e = (e as { cause?: unknown }).cause
+  }
+  const message = error instanceof Error ? error.message : undefined
+  // Deno and Bun put the cause in the message only.
+  return message && message !== 'fetch failed' ? message : undefined
+}
+
 /** Turns anything thrown while talking to the provider into a {@link Failure} (no secret in it). */
 export function toFailure(error: unknown, where: string, signal?: AbortSignal): Failure {
-  if (error instanceof KeyfobError) return { code: error.code, message: error.message }
+  if (error instanceof KeyfobError)
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.cause instanceof Object ? { evidence: error.cause as Record<string, unknown> } : {}),
+    }
   if (signal?.aborted) return { code: 'ERR_ABORTED', message: `${where} was cancelled` }
   const name = (error as { name?: string } | undefined)?.name
   if (name === 'TimeoutError' || name === 'AbortError')
-    return { code: 'ERR_TIMEOUT', message: `${where} timed out` }
+    return {
+      code: 'ERR_TIMEOUT',
+      message: `${where} timed out${error instanceof Error && error.message ? ` (${error.message})` : ''}`,
+    }
   if (error instanceof oauth.OperationProcessingError) {
     const evidence = { oauth4webapi: error.code, ...statusOf(error.cause) }
     if (error.code === oauth.JSON_ATTRIBUTE_COMPARISON && /issuer/i.test(error.message)) {
+      const cause = error.cause as { expected?: unknown; body?: { issuer?: unknown } } | undefined
       return {
         code: 'ERR_ISSUER_MISMATCH',
-        message: `${where}: the document's issuer differs from the one configured (${error.message})`,
-        evidence,
+        message: `${where}: the document says its issuer is ${JSON.stringify(cause?.body?.issuer)}, but ${JSON.stringify(cause?.expected)} was asked for; configure the issuer exactly as the provider names itself`,
+        evidence: { ...evidence, expected: cause?.expected, actual: cause?.body?.issuer },
       }
     }
     if (error.code === oauth.HTTP_REQUEST_FORBIDDEN || error.code === oauth.REQUEST_PROTOCOL_FORBIDDEN) {
@@ -168,11 +328,14 @@ export function toFailure(error: unknown, where: string, signal?: AbortSignal): 
   }
   if (error instanceof oauth.UnsupportedOperationError)
     return { code: 'ERR_INVALID_ARGUMENT', message: `${where}: ${error.message}` }
-  if (error instanceof TypeError)
+  if (error instanceof TypeError) {
+    const cause = networkCause(error)
     return {
       code: 'ERR_NETWORK',
-      message: `${where} failed: ${error.message}; check the address and your network`,
+      message: `${where} failed${cause ? `: ${cause}` : ''}; check the address and your network`,
+      ...(cause ? { evidence: { cause } } : {}),
     }
+  }
   return {
     code: 'ERR_INVALID_RESPONSE',
     message: `${where} failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -186,8 +349,115 @@ function statusOf(cause: unknown): Record<string, unknown> {
   return {}
 }
 
+/** The longest body excerpt kept as evidence. */
+const EXCERPT_CHARS = 200
+
+/**
+ * A short excerpt of an error body, safe to show: markup stripped, whitespace collapsed, every
+ * secret of the request and anything shaped like a token replaced, cut to 200 characters.
+ */
+async function bodyExcerpt(
+  response: Response,
+  secrets: readonly (string | undefined)[],
+): Promise<{ body?: string }> {
+  let text: string
+  try {
+    text = response.bodyUsed ? '' : await response.clone().text()
+  } catch {
+    return {}
+  }
+  text = text.replace(/<(script|style)\b[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ')
+  for (const secret of secrets) if (secret) text = text.split(secret).join('<redacted>')
+  const excerpt = text
+    .replace(/[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*/g, '<redacted>')
+    .replace(/[A-Za-z0-9+/_=-]{32,}/g, '<redacted>')
+    .replace(/\s+/g, ' ')
+    .trim()
+  if (excerpt === '') return {}
+  return { body: excerpt.length > EXCERPT_CHARS ? `${excerpt.slice(0, EXCERPT_CHARS)}…` : excerpt }
+}
+
+/** The secrets a request may carry, so that no excerpt of its answer can echo one. */
+function secretsOf(ctx: HttpContext, effect?: Effect, token?: string): Array<string | undefined> {
+  const request = effect?.type === 'token-request' ? effect.request : undefined
+  const secret = ctx.client.clientSecret
+  return [
+    secret,
+    // The Basic credential, as an error page may echo the request's headers.
+    secret === undefined ? undefined : btoa(`${formEncode(ctx.client.clientId)}:${formEncode(secret)}`),
+    token,
+    request?.grant === 'refresh_token' ? request.refreshToken : undefined,
+    request?.grant === 'password' ? request.password : undefined,
+    request?.grant === 'device_code' ? request.deviceCode : undefined,
+    request?.grant === 'authorization_code' ? request.callback.code : undefined,
+  ]
+}
+
+/**
+ * A failure for an answer that is not an OAuth error response: a 5xx (the provider is failing:
+ * `ERR_SERVER_ERROR`, or `ERR_TEMPORARILY_UNAVAILABLE` for 503), or a 4xx with an empty, HTML or
+ * otherwise non-OAuth body (`ERR_HTTP_STATUS`). The evidence carries the status, content type and
+ * a redacted body excerpt.
+ */
+async function statusFailure(
+  response: Response,
+  where: string,
+  secrets: Array<string | undefined>,
+): Promise<Failure> {
+  let oauthCode: string | undefined
+  let description: string | undefined
+  try {
+    const body = (await response.clone().json()) as { error?: unknown; error_description?: unknown }
+    if (typeof body.error === 'string') oauthCode = body.error
+    if (typeof body.error_description === 'string') description = body.error_description
+  } catch {}
+  const contentType = response.headers.get('content-type') ?? undefined
+  const evidence: {
+    status: number
+    contentType?: string
+    error?: string
+    errorDescription?: string
+    body?: string
+  } = {
+    status: response.status,
+    ...(contentType ? { contentType } : {}),
+    ...(oauthCode
+      ? { error: oauthCode, ...(description !== undefined ? { errorDescription: description } : {}) }
+      : await bodyExcerpt(response, secrets)),
+  }
+  if (response.status >= 500) {
+    const code =
+      response.status === 503 || oauthCode === 'temporarily_unavailable'
+        ? 'ERR_TEMPORARILY_UNAVAILABLE'
+        : 'ERR_SERVER_ERROR'
+    return {
+      code,
+      message: `${where} answered ${response.status}${oauthCode ? ` (${oauthCode})` : ''}: the provider is failing; try again later`,
+      evidence,
+    }
+  }
+  const what = evidence.body === undefined ? 'an empty body' : `a ${contentType ?? 'untyped'} body`
+  const advice =
+    response.status === 401
+      ? ': the provider did not accept the client; check the client id, the secret and how the client authenticates (tokenEndpointAuthMethod)'
+      : response.status === 403
+        ? ': the provider refused the request (a firewall, a proxy or a policy in front of it may answer this)'
+        : ''
+  return {
+    code: 'ERR_HTTP_STATUS',
+    message: `${where} answered ${response.status} with ${what}, not an OAuth error response${advice}${evidence.body ? ` — ${JSON.stringify(evidence.body)}` : ''}`,
+    evidence,
+  }
+}
+
 /** Maps an OAuth error answer to a `token-error` event, or a fault to a `failed` event. */
-async function answerOf(error: unknown, where: string, ctx: HttpContext, nowMs: number): Promise<Event> {
+async function answerOf(
+  error: unknown,
+  where: string,
+  ctx: HttpContext,
+  nowMs: number,
+  secrets: Array<string | undefined>,
+): Promise<Event> {
   if (error instanceof oauth.ResponseBodyError) {
     return {
       type: 'token-error',
@@ -201,17 +471,25 @@ async function answerOf(error: unknown, where: string, ctx: HttpContext, nowMs: 
     // RFC 6749 §5.2: a 401 invalid_client comes with a challenge; the JSON body says which error.
     let body: { error?: unknown; error_description?: unknown } = {}
     try {
-      body = (await error.response.json()) as typeof body
+      body = (await error.response.clone().json()) as typeof body
     } catch {}
+    if (typeof body.error !== 'string' && error.status >= 500)
+      return { type: 'failed', failure: await statusFailure(error.response, where, secrets), nowMs }
     const fromChallenge = error.cause[0]?.parameters.error
     const code =
       typeof body.error === 'string'
         ? body.error
         : (fromChallenge ?? (error.status === 401 ? 'invalid_client' : 'invalid_request'))
+    const description =
+      typeof body.error_description === 'string'
+        ? body.error_description
+        : typeof body.error !== 'string'
+          ? `${error.status} with a ${error.cause[0]?.scheme ?? ''} challenge and no OAuth error body`
+          : undefined
     return {
       type: 'token-error',
       error: code,
-      ...(typeof body.error_description === 'string' ? { description: body.error_description } : {}),
+      ...(description !== undefined ? { description } : {}),
       status: error.status,
       nowMs,
     }
@@ -227,32 +505,9 @@ async function answerOf(error: unknown, where: string, ctx: HttpContext, nowMs: 
   if (
     error instanceof oauth.OperationProcessingError &&
     error.cause instanceof Response &&
-    error.cause.status >= 500
+    error.cause.status >= 400
   ) {
-    // A provider failing (an OAuth error body on a 5xx, or an HTML error page) is not a protocol error.
-    const response = error.cause
-    let oauthCode: string | undefined
-    try {
-      const body = (await response.clone().json()) as { error?: unknown }
-      if (typeof body.error === 'string') oauthCode = body.error
-    } catch {}
-    const code =
-      response.status === 503 || oauthCode === 'temporarily_unavailable'
-        ? 'ERR_TEMPORARILY_UNAVAILABLE'
-        : 'ERR_SERVER_ERROR'
-    return {
-      type: 'failed',
-      failure: {
-        code,
-        message: `${where} answered ${response.status}${oauthCode ? ` (${oauthCode})` : ''}: the provider is failing; try again later`,
-        evidence: {
-          status: response.status,
-          contentType: response.headers.get('content-type') ?? undefined,
-          ...(oauthCode ? { error: oauthCode } : {}),
-        },
-      },
-      nowMs,
-    }
+    return { type: 'failed', failure: await statusFailure(error.cause, where, secrets), nowMs }
   }
   return { type: 'failed', failure: toFailure(error, where, ctx.signal), nowMs }
 }
@@ -270,14 +525,99 @@ function plainTokens(response: oauth.TokenEndpointResponse): TokenResponse {
   }
 }
 
+/** Sends one token-endpoint request and processes its answer (the signal bounds both). */
+async function tokenRequest(
+  request: TokenRequest,
+  ctx: HttpContext,
+  client: oauth.Client,
+  auth: oauth.ClientAuth,
+  options: oauth.TokenEndpointRequestOptions,
+): Promise<oauth.TokenEndpointResponse> {
+  switch (request.grant) {
+    case 'device_code':
+      return oauth.processDeviceCodeResponse(
+        ctx.as,
+        client,
+        await oauth.deviceCodeGrantRequest(ctx.as, client, auth, request.deviceCode, {
+          ...options,
+          ...(request.codeVerifier !== undefined
+            ? { additionalParameters: { code_verifier: request.codeVerifier } }
+            : {}),
+        }),
+      )
+    case 'refresh_token':
+      return oauth.processRefreshTokenResponse(
+        ctx.as,
+        client,
+        await oauth.refreshTokenGrantRequest(ctx.as, client, auth, request.refreshToken, {
+          ...options,
+          ...(request.scope !== undefined ? { additionalParameters: { scope: request.scope } } : {}),
+        }),
+      )
+    case 'client_credentials':
+      return oauth.processClientCredentialsResponse(
+        ctx.as,
+        client,
+        await oauth.clientCredentialsGrantRequest(
+          ctx.as,
+          client,
+          auth,
+          new URLSearchParams(request.scope ? { scope: request.scope } : {}),
+          options,
+        ),
+      )
+    case 'password':
+      return oauth.processGenericTokenEndpointResponse(
+        ctx.as,
+        client,
+        await oauth.genericTokenEndpointRequest(
+          ctx.as,
+          client,
+          auth,
+          'password',
+          new URLSearchParams({
+            username: request.username,
+            password: request.password,
+            ...(request.scope ? { scope: request.scope } : {}),
+          }),
+          options,
+        ),
+      )
+    case 'authorization_code': {
+      const callback = oauth.validateAuthResponse(
+        ctx.as,
+        client,
+        new URLSearchParams(request.callback),
+        request.expectedState,
+      )
+      return oauth.processAuthorizationCodeResponse(
+        ctx.as,
+        client,
+        await oauth.authorizationCodeGrantRequest(
+          ctx.as,
+          client,
+          auth,
+          callback,
+          request.redirectUri,
+          request.codeVerifier,
+          options,
+        ),
+        { expectedNonce: request.expectedNonce, requireIdToken: ctx.as.userinfo_endpoint !== undefined },
+      )
+    }
+  }
+}
+
 /**
  * Runs one HTTP effect (`device-authorization-request` or `token-request`) and returns the event
  * to feed back into the machine. Other effects (sleep, display, open-browser) belong to the
- * driver and are refused.
+ * driver and are refused. The request (its body included) is bounded by `ctx.timeoutMs`, and
+ * further by the effect's `deadlineMs` when it has one: a request that cannot start before the
+ * deadline fails at once with `ERR_TIMEOUT`.
  *
  * @param effect - The effect.
  * @param ctx - Metadata, client, fetch, clock, timeout, signal.
- * @returns The event: a response, an OAuth error as `token-error`, or a fault as `failed`.
+ * @returns The event: a response, an OAuth error as `token-error`, or a fault as `failed` (`ERR_HTTP_STATUS` for a non-OAuth error answer, with its status and a redacted body excerpt).
  * @throws KeyfobError `ERR_INVALID_ARGUMENT` for an effect that is not an HTTP request.
  * @example
  * ```ts
@@ -286,14 +626,34 @@ function plainTokens(response: oauth.TokenEndpointResponse): TokenResponse {
  * ```
  */
 export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<Event> {
+  if (effect.type !== 'token-request' && effect.type !== 'device-authorization-request') {
+    throw new KeyfobError('ERR_INVALID_ARGUMENT', `runHttpEffect runs HTTP effects only, not ${effect.type}`)
+  }
   const now = ctx.now ?? Date.now
-  const client = clientOf(ctx)
-  const auth = authOf(ctx)
-  const options = optionsOf(ctx)
-  const endpoint = ctx.as.token_endpoint ?? ctx.as.issuer
-  if (effect.type === 'device-authorization-request') {
-    const where = `the device authorization request to ${ctx.as.device_authorization_endpoint ?? ctx.as.issuer}`
-    try {
+  const where =
+    effect.type === 'device-authorization-request'
+      ? `the device authorization request to ${ctx.as.device_authorization_endpoint ?? ctx.as.issuer}`
+      : `the ${effect.request.grant} token request to ${ctx.as.token_endpoint ?? ctx.as.issuer}`
+  const timeoutMs = Math.min(
+    ctx.timeoutMs ?? 30_000,
+    effect.deadlineMs === undefined ? Number.POSITIVE_INFINITY : effect.deadlineMs - now(),
+  )
+  if (timeoutMs <= 0) {
+    return {
+      type: 'failed',
+      failure: { code: 'ERR_TIMEOUT', message: `${where} was not sent: the flow's deadline has passed` },
+      nowMs: now(),
+    }
+  }
+  try {
+    const client = clientOf(ctx)
+    const auth = authOf(ctx)
+    return await withTimeout(timeoutMs, ctx.signal, async (signal): Promise<Event> => {
+      const options = optionsOf(ctx, signal)
+      if (effect.type === 'token-request') {
+        const response = await tokenRequest(effect.request, ctx, client, auth, options)
+        return { type: 'token-response', response: plainTokens(response), nowMs: now() }
+      }
       const params = new URLSearchParams(effect.parameters)
       if (effect.scope) params.set('scope', effect.scope)
       if (effect.codeChallenge !== undefined) {
@@ -316,98 +676,9 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
         ...(response.interval !== undefined ? { interval: response.interval } : {}),
       }
       return { type: 'device-authorization', response: device, nowMs: now() }
-    } catch (error) {
-      return answerOf(error, where, ctx, now())
-    }
-  }
-  if (effect.type !== 'token-request') {
-    throw new KeyfobError('ERR_INVALID_ARGUMENT', `runHttpEffect runs HTTP effects only, not ${effect.type}`)
-  }
-  const request = effect.request
-  const where = `the ${request.grant} token request to ${endpoint}`
-  try {
-    let response: oauth.TokenEndpointResponse
-    switch (request.grant) {
-      case 'device_code':
-        response = await oauth.processDeviceCodeResponse(
-          ctx.as,
-          client,
-          await oauth.deviceCodeGrantRequest(ctx.as, client, auth, request.deviceCode, {
-            ...options,
-            ...(request.codeVerifier !== undefined
-              ? { additionalParameters: { code_verifier: request.codeVerifier } }
-              : {}),
-          }),
-        )
-        break
-      case 'refresh_token':
-        response = await oauth.processRefreshTokenResponse(
-          ctx.as,
-          client,
-          await oauth.refreshTokenGrantRequest(ctx.as, client, auth, request.refreshToken, {
-            ...options,
-            ...(request.scope !== undefined ? { additionalParameters: { scope: request.scope } } : {}),
-          }),
-        )
-        break
-      case 'client_credentials':
-        response = await oauth.processClientCredentialsResponse(
-          ctx.as,
-          client,
-          await oauth.clientCredentialsGrantRequest(
-            ctx.as,
-            client,
-            auth,
-            new URLSearchParams(request.scope ? { scope: request.scope } : {}),
-            options,
-          ),
-        )
-        break
-      case 'password':
-        response = await oauth.processGenericTokenEndpointResponse(
-          ctx.as,
-          client,
-          await oauth.genericTokenEndpointRequest(
-            ctx.as,
-            client,
-            auth,
-            'password',
-            new URLSearchParams({
-              username: request.username,
-              password: request.password,
-              ...(request.scope ? { scope: request.scope } : {}),
-            }),
-            options,
-          ),
-        )
-        break
-      case 'authorization_code': {
-        const callback = oauth.validateAuthResponse(
-          ctx.as,
-          client,
-          new URLSearchParams(request.callback),
-          request.expectedState,
-        )
-        response = await oauth.processAuthorizationCodeResponse(
-          ctx.as,
-          client,
-          await oauth.authorizationCodeGrantRequest(
-            ctx.as,
-            client,
-            auth,
-            callback,
-            request.redirectUri,
-            request.codeVerifier,
-            options,
-          ),
-          { expectedNonce: request.expectedNonce, requireIdToken: ctx.as.userinfo_endpoint !== undefined },
-        )
-        break
-      }
-    }
-    return { type: 'token-response', response: plainTokens(response), nowMs: now() }
+    })
   } catch (error) {
-    return answerOf(error, where, ctx, now())
+    return answerOf(error, where, ctx, now(), secretsOf(ctx, effect))
   }
 }
 
@@ -418,7 +689,7 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
  * @param ctx - Provider metadata, client, fetch, timeout.
  * @param token - The token to revoke; it never appears in an error.
  * @param hint - `refresh_token` or `access_token`.
- * @throws KeyfobError `ERR_UNSUPPORTED` when the provider advertises no revocation endpoint; an OAuth code (`ERR_INVALID_CLIENT`, …) for an error answer; `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_INVALID_RESPONSE`.
+ * @throws KeyfobError `ERR_UNSUPPORTED` when the provider advertises no revocation endpoint; an OAuth code (`ERR_INVALID_CLIENT`, …) for an error answer; `ERR_HTTP_STATUS` for a non-OAuth error answer (status and a redacted excerpt in `cause`); `ERR_SERVER_ERROR`, `ERR_TEMPORARILY_UNAVAILABLE`, `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_INVALID_RESPONSE`.
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  * @example
  * ```ts
@@ -433,26 +704,33 @@ export async function revokeToken(
   const where = `revocation at ${ctx.as.revocation_endpoint ?? ctx.as.issuer}`
   if (ctx.as.revocation_endpoint === undefined)
     throw new KeyfobError('ERR_UNSUPPORTED', `${ctx.as.issuer} advertises no revocation endpoint`)
+  let event: Event | undefined
   try {
-    const response = await oauth.revocationRequest(ctx.as, clientOf(ctx), authOf(ctx), token, {
-      ...optionsOf(ctx),
-      additionalParameters: { token_type_hint: hint },
+    const client = clientOf(ctx)
+    const auth = authOf(ctx)
+    await withTimeout(ctx.timeoutMs ?? 30_000, ctx.signal, async (signal) => {
+      const response = await oauth.revocationRequest(ctx.as, client, auth, token, {
+        ...optionsOf(ctx, signal),
+        additionalParameters: { token_type_hint: hint },
+      })
+      await oauth.processRevocationResponse(response)
     })
-    await oauth.processRevocationResponse(response)
+    return
   } catch (error) {
-    if (error instanceof oauth.ResponseBodyError) {
-      throw oauthError(
-        {
-          error: error.error,
-          ...(error.error_description !== undefined ? { errorDescription: error.error_description } : {}),
-          status: error.status,
-        },
-        where,
-      )
-    }
-    const failure = toFailure(error, where, ctx.signal)
-    throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
+    event = await answerOf(error, where, ctx, (ctx.now ?? Date.now)(), secretsOf(ctx, undefined, token))
   }
+  if (event.type === 'token-error') {
+    throw oauthError(
+      {
+        error: event.error,
+        ...(event.description !== undefined ? { errorDescription: event.description } : {}),
+        ...(event.status !== undefined ? { status: event.status } : {}),
+      },
+      where,
+    )
+  }
+  const failure = (event as Extract<Event, { type: 'failed' }>).failure
+  throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
 }
 
 /**
@@ -508,7 +786,10 @@ export async function prepareAuthorization(
     readonly scope: string
     /** The `state` to use (default: a fresh random one); a loopback server may need it first. */
     readonly state?: string
-    /** Extra authorization parameters (openEO's `authorization_parameters`). */
+    /**
+     * Extra authorization parameters (openEO's `authorization_parameters`). They never override
+     * `response_type`, `client_id`, `redirect_uri`, `scope`, `state`, `nonce` or the PKCE pair.
+     */
     readonly extra?: Readonly<Record<string, string>>
   },
 ): Promise<{
@@ -528,7 +809,10 @@ export async function prepareAuthorization(
   const state = input.state ?? oauth.generateRandomState()
   const nonce = oauth.generateRandomNonce()
   const url = new URL(as.authorization_endpoint)
+  // Extra parameters first, protocol parameters last: an advertised or configured extra can add
+  // to the request but never replace what the protocol's security rests on.
   const params = {
+    ...input.extra,
     response_type: 'code',
     client_id: input.clientId,
     redirect_uri: input.redirectUri,
@@ -537,7 +821,6 @@ export async function prepareAuthorization(
     nonce,
     code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
-    ...input.extra,
   }
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
   return { authorizationUrl: url.href, redirectUri: input.redirectUri, codeVerifier, state, nonce }

@@ -1,19 +1,38 @@
 /**
  * `@keyfob/core`: runtime-agnostic OAuth 2.0 / OpenID Connect flow machines on oauth4webapi —
  * token sets, provider and client resolution, typed errors, redaction and the store contracts.
- * Web APIs only: no Node built-ins, no timers, time is an input.
+ * Web APIs only, no Node built-ins. The machines are pure (time is an input); the HTTP interpreter
+ * is the one place that does I/O and holds a timer (each request's timeout, cleared when it ends).
  *
  * @module
  */
 export {
   type Grant,
   normalizeApiUrl,
+  planScope,
   type ResolvedProvider,
   resolveClient,
   resolveProvider,
+  type ScopeOptions,
+  type ScopePlan,
   scopeFor,
   validateConfig,
 } from './config.ts'
+export {
+  type ApiEntry,
+  type BasicCredentials,
+  type ClientEntry,
+  type ConfigStore,
+  emptyConfig,
+  type KeyfobConfig,
+  type LockOptions,
+  type ProviderEntry,
+  type TokenEndpointAuthMethod,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+} from './contracts.ts'
 export {
   KeyfobError,
   type KeyfobErrorCode,
@@ -24,6 +43,7 @@ export {
   oauthErrorCode,
 } from './errors.ts'
 export {
+  clientAuthMethod,
   createPkce,
   type DiscoverOptions,
   discover,
@@ -57,18 +77,4 @@ export {
   type TokenRequest,
 } from './machines.ts'
 export { fingerprint, redactConfig, redactRecord } from './redact.ts'
-export {
-  type ApiEntry,
-  type BasicCredentials,
-  type ClientEntry,
-  type ConfigStore,
-  emptyConfig,
-  type KeyfobConfig,
-  type LockOptions,
-  type ProviderEntry,
-  type TokenKey,
-  type TokenRecord,
-  type TokenStore,
-  tokenKeyId,
-} from './contracts.ts'
 export { type TokenResponse, TokenSet } from './tokens.ts'

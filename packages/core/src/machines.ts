@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
+
 import type { TokenRecord } from './contracts.ts'
+import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
 import { type TokenResponse, TokenSet } from './tokens.ts'
 
 /** A failure as data: the code, a message, the evidence. */
@@ -55,8 +56,15 @@ export type Effect =
       readonly codeChallenge?: string
       /** Extra request parameters (openEO's `authorization_parameters`). */
       readonly parameters?: Readonly<Record<string, string>>
+      /** The flow's deadline (epoch ms): the request must not outlast it. */
+      readonly deadlineMs?: number
     }
-  | { readonly type: 'token-request'; readonly request: TokenRequest }
+  | {
+      readonly type: 'token-request'
+      readonly request: TokenRequest
+      /** The flow's deadline (epoch ms): the request must not outlast it. */
+      readonly deadlineMs?: number
+    }
   | { readonly type: 'sleep'; readonly untilMs: number }
   | {
       readonly type: 'display-device-code'
@@ -135,7 +143,11 @@ function common<S>(state: S, e: Event): Step<S | Terminal> | undefined {
 /** The state of a device flow. */
 export type DeviceState =
   | ({ readonly phase: 'idle' } & DeviceFlowOptions & { readonly maxPollMs: number })
-  | ({ readonly phase: 'authorizing' } & DeviceFlowOptions & { readonly maxPollMs: number })
+  | ({ readonly phase: 'authorizing' } & DeviceFlowOptions & {
+        readonly maxPollMs: number
+        /** When the whole flow gives up: the start plus `maxPollMs`. */
+        readonly deadlineMs: number
+      })
   | {
       readonly phase: 'polling'
       readonly deviceCode: string
@@ -150,7 +162,10 @@ export type DeviceState =
 export interface DeviceFlowOptions {
   /** The scope to ask for. */
   readonly scope: string
-  /** Give up after this long (default 300 000 ms); the server's `expires_in` may end it sooner. */
+  /**
+   * Give up this long after the start (default 300 000 ms), every request included: no request
+   * outlasts the deadline. The server's `expires_in` may end the flow sooner.
+   */
   readonly maxPollMs?: number
   /**
    * PKCE for the device grant, as openEO's `device_code+pkce` clients use it: the challenge goes
@@ -201,11 +216,12 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
     case 'idle':
       if (event.type !== 'start') return unexpected(state, event)
       return {
-        state: { ...state, phase: 'authorizing' },
+        state: { ...state, phase: 'authorizing', deadlineMs: now + state.maxPollMs },
         effects: [
           {
             type: 'device-authorization-request',
             scope: state.scope,
+            deadlineMs: now + state.maxPollMs,
             ...(state.pkce ? { codeChallenge: state.pkce.challenge } : {}),
             ...(state.parameters ? { parameters: state.parameters } : {}),
           },
@@ -218,7 +234,7 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
       const r = event.response
       const intervalS = r.interval !== undefined && r.interval > 0 ? r.interval : 5
       const expiresAtMs = now + r.expires_in * 1000
-      const deadlineMs = Math.min(expiresAtMs, now + state.maxPollMs)
+      const deadlineMs = Math.min(expiresAtMs, state.deadlineMs)
       return {
         state: {
           phase: 'polling',
@@ -269,6 +285,7 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
                   deviceCode: state.deviceCode,
                   ...(state.codeVerifier !== undefined ? { codeVerifier: state.codeVerifier } : {}),
                 },
+                deadlineMs: state.deadlineMs,
               },
             ],
           }

@@ -5,6 +5,7 @@ import {
   type KeyfobConfig,
   KeyfobError,
   normalizeApiUrl,
+  planScope,
   redactConfig,
   redactRecord,
   resolveClient,
@@ -71,14 +72,34 @@ describe('scopes', () => {
   const table: Array<[Parameters<typeof scopeFor>[0], string]> = [
     [{}, 'openid'],
     [{ configured: ['profile'], refresh: true }, 'offline_access openid profile'],
-    [{ configured: ['profile', 'x'], supported: ['openid', 'profile'], refresh: true }, 'openid profile'],
+    // A requested scope is never dropped: scopes_supported need not be complete.
+    [{ configured: ['profile', 'x'], supported: ['openid', 'profile'], refresh: true }, 'openid profile x'],
     [{ configured: ['read'], openid: false }, 'read'],
+    // The independent provider: it lists only openid, the user asked for kf_api.
+    [{ configured: ['kf_api'], supported: ['openid'], openid: false }, 'kf_api'],
+    [{ configured: ['kf_api'], supported: ['openid'], refresh: true }, 'kf_api openid'],
+    // A plain OAuth 2.0 server that lists scopes without openid: keyfob does not add it.
+    [{ configured: ['read'], supported: ['read', 'write'] }, 'read'],
+    // ...but an explicitly requested openid goes out.
+    [{ configured: ['openid', 'read'], supported: ['read'] }, 'openid read'],
   ]
   for (const [input, expected] of table) {
     it(`${JSON.stringify(input)} → ${JSON.stringify(expected)}`, () => {
       expect(scopeFor(input)).toBe(expected)
     })
   }
+
+  it('explains what it added, left out or sent unlisted', () => {
+    expect(planScope({ configured: ['kf_api'], supported: ['openid'], refresh: true })).toEqual({
+      scope: 'kf_api openid',
+      notes: [
+        'added openid: an OpenID Connect login',
+        "left out offline_access: the provider's scopes_supported does not list it",
+        "sent kf_api although the provider's scopes_supported does not list it (the list need not be complete)",
+      ],
+    })
+    expect(planScope({ configured: ['profile'] }).notes).toEqual(['added openid: an OpenID Connect login'])
+  })
 })
 
 describe('config validation and URLs', () => {

@@ -237,7 +237,12 @@ describe('faults become typed events', () => {
         type: 'failed',
         failure: expect.objectContaining({
           code: 'ERR_TEMPORARILY_UNAVAILABLE',
-          evidence: { status: 503, contentType: 'application/json', error: 'temporarily_unavailable' },
+          evidence: {
+            status: 503,
+            contentType: 'application/json',
+            error: 'temporarily_unavailable',
+            errorDescription: 'injected by the mock IdP fault rules',
+          },
         }),
       } as never,
     ],
@@ -258,7 +263,7 @@ describe('faults become typed events', () => {
         type: 'failed',
         failure: expect.objectContaining({
           code: 'ERR_SERVER_ERROR',
-          evidence: { status: 502, contentType: 'text/html; charset=utf-8' },
+          evidence: { status: 502, contentType: 'text/html; charset=utf-8', body: 'Bad Gateway' },
         }),
       } as never,
     ],

@@ -34,13 +34,13 @@ describe('device flow reducer', () => {
       deviceFlow({ scope: 'openid' }),
       { type: 'start', nowMs: 0 },
       {
-        state: { phase: 'authorizing', scope: 'openid', maxPollMs: 300_000 },
-        effects: [{ type: 'device-authorization-request', scope: 'openid' }],
+        state: { phase: 'authorizing', scope: 'openid', maxPollMs: 300_000, deadlineMs: 300_000 },
+        effects: [{ type: 'device-authorization-request', scope: 'openid', deadlineMs: 300_000 }],
       },
     ],
     [
       'the authorization shows the code and sleeps one interval; the deadline is the shorter of maxPollMs and expires_in',
-      { phase: 'authorizing', scope: 'openid', maxPollMs: 300_000 },
+      { phase: 'authorizing', scope: 'openid', maxPollMs: 300_000, deadlineMs: 300_000 },
       { type: 'device-authorization', response: AUTH, nowMs: 0 },
       {
         state: polling,
@@ -72,6 +72,7 @@ describe('device flow reducer', () => {
             scope: 'openid',
             codeChallenge: 'c'.repeat(43),
             parameters: { audience: 'api' },
+            deadlineMs: 300_000,
           },
         ],
       },
@@ -82,6 +83,7 @@ describe('device flow reducer', () => {
         phase: 'authorizing',
         scope: 'openid',
         maxPollMs: 300_000,
+        deadlineMs: 300_000,
         pkce: { verifier: 'v'.repeat(43), challenge: 'c'.repeat(43) },
       },
       { type: 'device-authorization', response: AUTH, nowMs: 0 },
@@ -103,13 +105,14 @@ describe('device flow reducer', () => {
           {
             type: 'token-request',
             request: { grant: 'device_code', deviceCode: 'dc', codeVerifier: 'v'.repeat(43) },
+            deadlineMs: 300_000,
           },
         ],
       },
     ],
     [
       'no interval from the server means 5 s',
-      { phase: 'authorizing', scope: '', maxPollMs: 300_000 },
+      { phase: 'authorizing', scope: '', maxPollMs: 300_000, deadlineMs: 300_000 },
       {
         type: 'device-authorization',
         response: { ...AUTH, interval: undefined as never, expires_in: 60 },
@@ -129,7 +132,9 @@ describe('device flow reducer', () => {
       { type: 'woke', nowMs: 5_000 },
       {
         state: polling,
-        effects: [{ type: 'token-request', request: { grant: 'device_code', deviceCode: 'dc' } }],
+        effects: [
+          { type: 'token-request', request: { grant: 'device_code', deviceCode: 'dc' }, deadlineMs: 300_000 },
+        ],
       },
     ],
     [
