@@ -92,8 +92,26 @@ function defaultSleep(now: () => number): (untilMs: number, signal?: AbortSignal
     })
 }
 
-/** Discovers the provider unless its metadata was given. */
-async function metadataOf(options: DriverOptions): Promise<AuthorizationServer> {
+/**
+ * The driver options out of a larger options object (a session's): the one place that knows
+ * which fields reach discovery, the interpreter and the drivers. @internal
+ */
+export function driverOptionsOf(options: DriverOptions): DriverOptions {
+  return {
+    client: options.client,
+    ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+    ...(options.metadata ? { metadata: options.metadata } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+  }
+}
+
+/** Discovers the provider unless its metadata was given. @internal */
+export async function metadataOf(options: DriverOptions): Promise<AuthorizationServer> {
   if (options.metadata) return options.metadata
   if (options.issuer === undefined)
     throw new KeyfobError('ERR_INVALID_ARGUMENT', 'pass the provider as `issuer` or `metadata`')
@@ -105,7 +123,8 @@ async function metadataOf(options: DriverOptions): Promise<AuthorizationServer> 
   })
 }
 
-function contextOf(as: AuthorizationServer, options: DriverOptions): HttpContext {
+/** The interpreter's context for a provider and the driver options. @internal */
+export function contextOf(as: AuthorizationServer, options: DriverOptions): HttpContext {
   return {
     as,
     client: options.client,
@@ -279,7 +298,7 @@ export interface BrowserLoginOptions extends DriverOptions {
   /** Always called with the authorization URL (default: printed), so the user can open it by hand. */
   readonly onUrl?: (url: string) => void
   /** Where the loopback server listens and how long it waits (default 127.0.0.1, a free port, 60 s). */
-  readonly loopback?: Pick<LoopbackOptions, 'hostname' | 'port' | 'path' | 'timeoutMs' | 'listen'>
+  readonly loopback?: Pick<LoopbackOptions, 'hostname' | 'port' | 'path' | 'timeoutMs' | 'listen' | 'onIgnored'>
   /** Extra authorization parameters. */
   readonly authorizationParameters?: Readonly<Record<string, string>>
 }
@@ -291,7 +310,7 @@ export interface BrowserLoginOptions extends DriverOptions {
  *
  * @param options - Provider, client, scope, browser hook, loopback settings, signal.
  * @returns The tokens (the ID token checked for nonce and issuer by oauth4webapi).
- * @throws KeyfobError `ERR_STATE_MISMATCH`, `ERR_ACCESS_DENIED`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
+ * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_TIMEOUT` (a redirect with another `state` is ignored, and counted in the message), `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
  * @see https://www.rfc-editor.org/rfc/rfc8252 and RFC 7636
  * @example
  * ```ts

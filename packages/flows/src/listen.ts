@@ -125,7 +125,7 @@ export const bunListen: Listen = async (handler, { hostname, port }) => {
 /**
  * Listens with `node:http` (loaded on first use, so browsers never see it).
  *
- * @param handler - Answers each request; request bodies are not read (the redirect is a GET).
+ * @param handler - Answers each request, with its headers (`Host` included); request bodies are not read (the redirect is a GET).
  * @param address - Where to bind.
  * @returns The listener.
  * @throws AddressInUse when the port is taken.
@@ -145,7 +145,13 @@ export const nodeListen: Listen = async (handler, { hostname, port }) => {
       `http://${host}:${typeof address === 'object' && address ? address.port : port}`,
     )
     Promise.resolve()
-      .then(() => handler(new Request(url, { method: req.method ?? 'GET' })))
+      .then(() => {
+        const headers = new Headers()
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value)
+        }
+        return handler(new Request(url, { method: req.method ?? 'GET', headers }))
+      })
       .then(async (response) => {
         // One request per connection: the server closes as soon as the page is out.
         const headers: Record<string, string> = { connection: 'close' }

@@ -1,7 +1,9 @@
 /**
  * The loopback redirect server of RFC 8252 §7.3: where the browser lands after the user logs in.
- * It binds a loopback address only, waits for one redirect, checks `state`, shows the person a
- * short page, and closes itself.
+ * It binds a loopback address only, waits for the one redirect that carries the expected `state`,
+ * shows the person a short page, and closes itself. Anything else that reaches it (another local
+ * process, a web page loading `<img src="http://127.0.0.1:PORT/callback">`, a DNS-rebinding page
+ * whose `Host` is not a loopback name) gets an error page and does not end the wait.
  *
  * @module
  */
@@ -20,8 +22,13 @@ export interface LoopbackOptions {
   readonly timeoutMs?: number
   /** Cancels the wait (rejects with `ERR_ABORTED`). */
   readonly signal?: AbortSignal
-  /** The `state` the redirect must carry; a different one is refused with `ERR_STATE_MISMATCH`. */
+  /**
+   * The `state` the redirect must carry. A request with another (or none) gets an error page and
+   * is otherwise ignored: the server keeps waiting for the real redirect until the timeout.
+   */
   readonly expectedState?: string
+  /** Told about each ignored request (wrong `state`, a non-loopback `Host`), e.g. to log it. */
+  readonly onIgnored?: (reason: string) => void
   /** The page shown after a successful redirect. */
   readonly successHtml?: string
   /** The page shown after an error redirect; `{error}` is replaced by the (escaped) error code. */
@@ -37,7 +44,8 @@ export interface LoopbackServer extends AsyncDisposable {
   /**
    * Resolves with the redirect's query parameters (a `code` or an `error`) and closes the server.
    *
-   * @throws KeyfobError `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_STATE_MISMATCH`
+   * @throws KeyfobError `ERR_TIMEOUT` (the message counts the ignored requests: a wrong-state
+   * redirect from a stale tab shows there), `ERR_ABORTED`
    */
   readonly callback: Promise<URLSearchParams>
   /** Closes the server (idempotent); a pending `callback` rejects with `ERR_ABORTED`. */
@@ -62,6 +70,16 @@ function escapeHtml(value: string): string {
 
 function isLoopback(hostname: string): boolean {
   return hostname === '::1' || /^127(\.\d{1,3}){3}$/.test(hostname)
+}
+
+/** Whether a `Host` header names this server by a loopback name (DNS rebinding sends another). */
+function loopbackHost(host: string | null, port: number): boolean {
+  if (host === null) return false
+  const match = /^(\[[0-9a-f:.]+\]|[^:]+)(?::(\d+))?$/i.exec(host.trim())
+  if (!match) return false
+  const name = (match[1] as string).toLowerCase()
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name
+  return (isLoopback(bare) || bare === 'localhost') && Number(match[2] ?? 80) === port
 }
 
 /**
@@ -109,30 +127,37 @@ export async function startLoopbackServer(options: LoopbackOptions = {}): Promis
   callback.catch(() => {}) // a caller that never awaits must not see an unhandled rejection
   let done = false
 
+  let ignored = 0
+  const html = (body: string, status: number) =>
+    new Response(body, {
+      status,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+    })
+  const ignore = (reason: string, status: number, shown: string): Response => {
+    ignored++
+    options.onIgnored?.(reason)
+    return html(failureHtml.replaceAll('{error}', shown), status)
+  }
+
   const handler = (request: Request): Response => {
     const url = new URL(request.url)
     if (request.method !== 'GET' || url.pathname !== path || done) {
       return new Response('Not found', { status: 404, headers: { 'content-type': 'text/plain' } })
     }
-    const params = url.searchParams
-    const html = (body: string, status: number) =>
-      new Response(body, {
-        status,
-        headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
-      })
-    if (expectedState !== undefined && params.get('state') !== expectedState) {
-      finish(() =>
-        settle?.reject(
-          new KeyfobError(
-            'ERR_STATE_MISMATCH',
-            'the redirect carried a different state than the authorization request; start the login again',
-            {
-              cause: { received: params.get('state') },
-            },
-          ),
-        ),
+    if (!loopbackHost(request.headers.get('host'), listener.port)) {
+      return ignore(
+        `a request for host ${JSON.stringify(request.headers.get('host'))}, not this loopback server`,
+        421,
+        'wrong host',
       )
-      return html(failureHtml.replaceAll('{error}', 'state mismatch'), 400)
+    }
+    const params = url.searchParams
+    if (expectedState !== undefined && params.get('state') !== expectedState) {
+      return ignore(
+        'a redirect whose state is not the one of this login (a stale tab, or not from the provider)',
+        400,
+        'state mismatch',
+      )
     }
     const error = params.get('error')
     finish(() => settle?.resolve(params))
@@ -172,7 +197,12 @@ export async function startLoopbackServer(options: LoopbackOptions = {}): Promis
       settle?.reject(
         new KeyfobError(
           'ERR_TIMEOUT',
-          `no redirect to ${redirectUri} within ${timeoutMs / 1000} s; the browser login did not complete`,
+          `no redirect to ${redirectUri} within ${timeoutMs / 1000} s; the browser login did not complete${
+            ignored > 0
+              ? ` (${ignored} request${ignored === 1 ? ' was' : 's were'} ignored: a wrong state or host)`
+              : ''
+          }`,
+          { cause: { ignored } },
         ),
       ),
     )

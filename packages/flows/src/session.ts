@@ -8,7 +8,6 @@
  */
 import {
   type ClientEntry,
-  discover,
   type HttpContext,
   KeyfobError,
   type TokenKey,
@@ -16,7 +15,7 @@ import {
   TokenSet,
   type TokenStore,
 } from '@keyfob/core'
-import { type DriverOptions, refreshTokens } from './drivers.ts'
+import { contextOf, type DriverOptions, driverOptionsOf, metadataOf, refreshTokens } from './drivers.ts'
 import { type RevocationResult, revokeRecord } from './revoke.ts'
 
 type AuthorizationServer = HttpContext['as']
@@ -96,6 +95,8 @@ const NEEDS_LOGIN = new Set(['ERR_INVALID_GRANT', 'ERR_NO_REFRESH_TOKEN', 'ERR_U
  */
 export class Session {
   readonly #options: SessionOptions
+  /** What reaches discovery, the interpreter and the drivers (no store, hooks or API settings). */
+  readonly #driverOptions: DriverOptions
   readonly #key: TokenKey
   #metadata: Promise<AuthorizationServer> | undefined
   #renewing: Promise<TokenSet> | undefined
@@ -114,6 +115,7 @@ export class Session {
       }
     }
     this.#options = options
+    this.#driverOptions = driverOptionsOf(options)
     this.#key = {
       issuer: options.issuer,
       clientId: options.client.clientId,
@@ -131,27 +133,11 @@ export class Session {
   }
 
   #driver(as: AuthorizationServer): DriverOptions {
-    const {
-      store: _store,
-      login: _login,
-      apiOrigins: _origins,
-      apiFetch: _apiFetch,
-      authorization: _authorization,
-      tokenRejected: _rejected,
-      refreshMarginMs: _margin,
-      account: _account,
-      issuer: _issuer,
-      ...rest
-    } = this.#options
-    return { ...rest, metadata: as }
+    return { ...this.#driverOptions, metadata: as }
   }
 
   #as(): Promise<AuthorizationServer> {
-    this.#metadata ??= discover(this.#options.issuer, {
-      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
-      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
-      ...(this.#options.allowInsecure !== undefined ? { allowInsecure: this.#options.allowInsecure } : {}),
-    }).catch((error: unknown) => {
+    this.#metadata ??= metadataOf(this.#driverOptions).catch((error: unknown) => {
       this.#metadata = undefined // a failed discovery is tried again next time
       throw error
     })
@@ -231,7 +217,7 @@ export class Session {
    * whose challenge says `invalid_token`) triggers one renewal and one retry.
    *
    * @param input - The URL or request.
-   * @param init - Request options; the body must be replayable (a string, bytes, or none) for the retry.
+   * @param init - Request options. The body is read once and kept, so the retry after a renewal and a 307/308 redirect can send it again.
    * @returns The API's response.
    * @throws KeyfobError as {@link Session.accessToken} does.
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
@@ -244,7 +230,9 @@ export class Session {
     const send = this.#options.apiFetch ?? ((request: Request) => fetch(request))
     const template = new Request(input, init)
     if (!this.#allowed(template.url)) return send(template)
-    const body = template.body === null ? undefined : await template.arrayBuffer()
+    // A Blob, not an ArrayBuffer: fetch can send it again when the API redirects with 307/308
+    // (Node 20 fails on a replayed ArrayBuffer: "detached ArrayBuffer").
+    const body = template.body === null ? undefined : await template.blob()
     const authorization = this.#options.authorization ?? ((token: string) => `Bearer ${token}`)
     const rejected = this.#options.tokenRejected ?? bearerTokenRejected
     const attempt = (token: string) => {
@@ -287,7 +275,7 @@ export class Session {
     const record: TokenRecord | undefined = await this.#options.store.get(this.#key)
     let result: RevocationResult = { revoked: true }
     try {
-      if (record) result = await revokeRecord(this.#context(await this.#as()), record)
+      if (record) result = await revokeRecord(contextOf(await this.#as(), this.#driverOptions), record)
     } catch (error) {
       result = {
         revoked: false,
@@ -300,17 +288,5 @@ export class Session {
       await this.#options.store.lock(this.#key, () => this.#options.store.delete(this.#key))
     }
     return result
-  }
-
-  #context(as: AuthorizationServer): HttpContext {
-    const o = this.#options
-    return {
-      as,
-      client: o.client,
-      ...(o.fetch ? { fetch: o.fetch } : {}),
-      ...(o.now ? { now: o.now } : {}),
-      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-      ...(o.allowInsecure !== undefined ? { allowInsecure: o.allowInsecure } : {}),
-    }
   }
 }

@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { openCommand, startLoopbackServer } from '../src/index.ts'
 import { codeOf } from './helpers.ts'
@@ -31,12 +32,43 @@ describe('loopback redirect server (RFC 8252 §7.3)', () => {
     expect((await server.callback).get('error')).toBe('access_denied')
   })
 
-  it('refuses a redirect with the wrong state', async () => {
-    await using server = await startLoopbackServer({ expectedState: 'expected' })
-    const response = await fetch(`${server.redirectUri}?code=x&state=forged`)
-    expect(response.status).toBe(400)
-    await response.text()
-    expect(await codeOf(server.callback)).toBe('ERR_STATE_MISMATCH')
+  it('answers a redirect with the wrong or no state with an error page, and keeps waiting for the real one', async () => {
+    const ignored: string[] = []
+    await using server = await startLoopbackServer({
+      expectedState: 'expected',
+      onIgnored: (reason) => ignored.push(reason),
+    })
+    const forged = await fetch(`${server.redirectUri}?code=x&state=forged`)
+    expect(forged.status).toBe(400)
+    expect(await forged.text()).toContain('state mismatch')
+    // What a web page's <img src="http://127.0.0.1:PORT/callback?error=access_denied"> sends.
+    const img = await fetch(`${server.redirectUri}?error=access_denied`)
+    expect(img.status).toBe(400)
+    await img.text()
+    expect(ignored).toHaveLength(2)
+    const real = await fetch(`${server.redirectUri}?code=real&state=expected`)
+    expect(real.status).toBe(200)
+    await real.text()
+    expect((await server.callback).get('code')).toBe('real')
+  })
+
+  it('ignores a request whose Host is not a loopback name (DNS rebinding)', async () => {
+    const ignored: string[] = []
+    await using server = await startLoopbackServer({ expectedState: 's', onIgnored: (r) => ignored.push(r) })
+    const port = Number(new URL(server.redirectUri).port)
+    const status = await rawGet(port, '/callback?code=x&state=s', 'attacker.example')
+    expect(status).toBe(421)
+    expect(ignored).toEqual(['a request for host "attacker.example", not this loopback server'])
+    expect(await rawGet(port, '/callback?code=y&state=s', `localhost:${port}`)).toBe(200)
+    expect((await server.callback).get('code')).toBe('y')
+  })
+
+  it('says how many requests it ignored when it times out', async () => {
+    const server = await startLoopbackServer({ expectedState: 's', timeoutMs: 300 })
+    await (await fetch(`${server.redirectUri}?code=x&state=stale`)).text()
+    const error = await server.callback.catch((e: unknown) => e)
+    expect(await codeOf(Promise.reject(error))).toBe('ERR_TIMEOUT')
+    expect((error as Error).message).toContain('(1 request was ignored: a wrong state or host)')
   })
 
   it('times out, can be aborted, and rejects a pending callback when closed', async () => {
@@ -77,3 +109,17 @@ describe('openCommand', () => {
     expect(openCommand('aix', url)).toBeUndefined()
   })
 })
+
+/** Sends one GET with the given Host header over a raw socket (fetch cannot set Host) and returns the status. */
+function rawGet(port: number, target: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let answer = ''
+    socket.on('data', (chunk) => {
+      answer += chunk
+    })
+    socket.on('error', reject)
+    socket.on('end', () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0)))
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+  })
+}

@@ -1,4 +1,6 @@
 /** Session end to end against @keyfob/mock-idp: the mock clock drives expiry, the journal counts refreshes. */
+
+import { createServer } from 'node:http'
 import {
   KeyfobError,
   revokeToken,
@@ -287,6 +289,48 @@ describe('Session.fetch', () => {
     expect(f.seen.map((s) => s.body)).toEqual(['{"a":1}', '{"a":1}'])
     expect(f.seen[1]?.authorization).not.toBe(f.seen[0]?.authorization)
   })
+
+  for (const status of [307, 308]) {
+    it(`sends a POST body again when the API redirects with ${status} (real HTTP)`, async () => {
+      const f = await setup()
+      const record = await f.loggedIn()
+      const seen: Array<{ path: string; authorization: string | undefined; body: string }> = []
+      const server = createServer((request, response) => {
+        let body = ''
+        request.on('data', (chunk) => {
+          body += chunk
+        })
+        request.on('end', () => {
+          seen.push({ path: request.url ?? '', authorization: request.headers.authorization, body })
+          if (request.url === '/old') {
+            response.writeHead(status, { location: '/new', 'content-length': '0' })
+            response.end()
+          } else {
+            response.writeHead(200, { 'content-type': 'text/plain' })
+            response.end(`got ${body}`)
+          }
+        })
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+        const session = new Session(f.options({ apiOrigins: [origin], apiFetch: (r) => fetch(r) }))
+        const response = await session.fetch(`${origin}/old`, {
+          method: 'POST',
+          body: new URLSearchParams({ process: 'ndvi' }),
+        })
+        expect(response.status).toBe(200)
+        expect(await response.text()).toBe('got process=ndvi')
+        expect(seen.map((s) => [s.path, s.body])).toEqual([
+          ['/old', 'process=ndvi'],
+          ['/new', 'process=ndvi'],
+        ])
+        expect(seen[0]?.authorization).toBe(`Bearer ${record.accessToken}`)
+      } finally {
+        await new Promise((resolve) => server.close(resolve))
+      }
+    })
+  }
 
   it('does not retry a 401 without invalid_token, nor a second time', async () => {
     const f = await setup()
