@@ -55,7 +55,14 @@ const LOGIN_REQUIRED = new Set([
   'ERR_NO_REFRESH_TOKEN',
   'ERR_NO_PROVIDER',
 ])
-const UNREACHABLE = new Set(['ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_DISCOVERY'])
+/** "The provider is unavailable or broken right now": retry later. */
+const UNREACHABLE = new Set([
+  'ERR_NETWORK',
+  'ERR_TIMEOUT',
+  'ERR_DISCOVERY',
+  'ERR_SERVER_ERROR',
+  'ERR_TEMPORARILY_UNAVAILABLE',
+])
 const STORAGE = new Set([
   'ERR_INSECURE_PERMISSIONS',
   'ERR_KEYCHAIN_UNAVAILABLE',
@@ -154,6 +161,11 @@ export class Context {
   /** Ends a live status line. */
   statusDone(): void {
     if (this.color) this.#stderr.write('\r\u001b[2K')
+  }
+
+  /** Prints a line on stderr under `--debug` only. */
+  debug(text: string): void {
+    if (this.globals.debug) this.note(`debug: ${text}`)
   }
 
   /** Prints a JSON document on stdout. */

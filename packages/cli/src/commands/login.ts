@@ -7,7 +7,7 @@ import {
   normalizeApiUrl,
   resolveClient,
   resolveProvider,
-  scopeFor,
+  planScope,
   type TokenSet,
 } from '@keyfob/core'
 import {
@@ -65,12 +65,13 @@ export async function run(
   const flows = await import('@keyfob/flows')
   const as = await discover(provider.issuer, { signal: ctx.signal })
   const extra = typeof values.scope === 'string' ? values.scope.split(/[\s,]+/).filter(Boolean) : []
-  const scope = scopeFor({
+  const { scope, notes } = planScope({
     configured: [...(provider.scopes ?? []), ...extra],
     ...(as.scopes_supported ? { supported: as.scopes_supported } : {}),
     refresh: grant !== 'client_credentials',
     openid: grant !== 'client_credentials',
   })
+  for (const line of notes) ctx.debug(`scope: ${line}`)
   const base = { metadata: as, client, signal: ctx.signal, ...(scope ? { scope } : {}) }
   if (!ctx.globals.json) ctx.note(`Logging in to ${id} (${provider.issuer}) as client ${client.clientId}.`)
 
