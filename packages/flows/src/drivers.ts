@@ -298,7 +298,10 @@ export interface BrowserLoginOptions extends DriverOptions {
   /** Always called with the authorization URL (default: printed), so the user can open it by hand. */
   readonly onUrl?: (url: string) => void
   /** Where the loopback server listens and how long it waits (default 127.0.0.1, a free port, 60 s). */
-  readonly loopback?: Pick<LoopbackOptions, 'hostname' | 'port' | 'path' | 'timeoutMs' | 'listen' | 'onIgnored'>
+  readonly loopback?: Pick<
+    LoopbackOptions,
+    'hostname' | 'port' | 'path' | 'timeoutMs' | 'listen' | 'onIgnored'
+  >
   /** Extra authorization parameters. */
   readonly authorizationParameters?: Readonly<Record<string, string>>
 }

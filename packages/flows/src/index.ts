@@ -27,6 +27,21 @@ export {
   nodeListen,
   type RequestHandler,
 } from './listen.ts'
+export {
+  accountOf,
+  clientOf,
+  LOGIN_GRANTS,
+  type Login,
+  type LoginMethod,
+  type LoginSelection,
+  type LoginStatus,
+  loginStatus,
+  providerIdsOf,
+  renewsByClientCredentials,
+  resolveLogin,
+  tokenKeyOf,
+  unverifiedClaims,
+} from './logins.ts'
 export { type LoopbackOptions, type LoopbackServer, startLoopbackServer } from './loopback.ts'
 export {
   type AdvertisedProvider,
@@ -38,5 +53,5 @@ export {
   parseOpenEoProviders,
   withAdvertisedProviders,
 } from './providers.ts'
-export type { RevocationResult } from './revoke.ts'
+export type { RevocationOutcome, RevocationResult, TokenRevocation } from './revoke.ts'
 export { bearerTokenRejected, Session, type SessionOptions } from './session.ts'

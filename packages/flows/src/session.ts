@@ -16,7 +16,14 @@ import {
   type TokenStore,
 } from '@keyfob/core'
 import { contextOf, type DriverOptions, driverOptionsOf, metadataOf, refreshTokens } from './drivers.ts'
-import { type RevocationResult, revokeRecord } from './revoke.ts'
+import {
+  outcomeOf,
+  type RevocationResult,
+  revocableTokens,
+  revocationResult,
+  revokeRecord,
+  type TokenRevocation,
+} from './revoke.ts'
 
 type AuthorizationServer = HttpContext['as']
 
@@ -263,30 +270,27 @@ export class Session {
    * token at the provider (RFC 7009), then removes the tokens from the store, also when revocation
    * fails or the provider cannot be reached.
    *
-   * @returns Whether the provider confirmed the revocation, and if not, why (a code and message).
+   * @returns Each token's outcome (`revoked`, `refused` with the provider's answer, `unreachable`,
+   * `unsupported`), whether the record was removed, and `revoked: true` only when there was
+   * something to revoke and the provider confirmed all of it.
    * @see https://www.rfc-editor.org/rfc/rfc7009
    * @example
    * ```ts
-   * const { revoked, reason } = await session.logout()
-   * if (!revoked) console.warn(`tokens removed locally; revocation failed: ${reason?.message}`)
+   * const { revoked, tokens } = await session.logout()
+   * for (const t of tokens) if (t.outcome !== 'revoked') console.warn(`${t.token}: ${t.outcome} (${t.message})`)
    * ```
    */
   async logout(): Promise<RevocationResult> {
     const record: TokenRecord | undefined = await this.#options.store.get(this.#key)
-    let result: RevocationResult = { revoked: true }
+    let tokens: TokenRevocation[] = []
     try {
-      if (record) result = await revokeRecord(contextOf(await this.#as(), this.#driverOptions), record)
+      if (record) tokens = await revokeRecord(contextOf(await this.#as(), this.#driverOptions), record)
     } catch (error) {
-      result = {
-        revoked: false,
-        reason:
-          error instanceof KeyfobError
-            ? { code: error.code, message: error.message }
-            : { code: 'ERR_NETWORK', message: 'the provider could not be reached' },
-      }
+      // Discovery failed: nothing could be sent.
+      tokens = revocableTokens(record).map(([, token]) => ({ token, ...outcomeOf(error) }))
     } finally {
       await this.#options.store.lock(this.#key, () => this.#options.store.delete(this.#key))
     }
-    return result
+    return revocationResult(tokens, record !== undefined)
   }
 }

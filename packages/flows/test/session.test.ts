@@ -397,7 +397,14 @@ describe('Session.logout', () => {
     const f = await setup()
     const record = await f.loggedIn()
     const session = new Session(f.options())
-    expect(await session.logout()).toEqual({ revoked: true })
+    expect(await session.logout()).toEqual({
+      revoked: true,
+      removed: true,
+      tokens: [
+        { token: 'refresh_token', outcome: 'revoked' },
+        { token: 'access_token', outcome: 'revoked' },
+      ],
+    })
     expect(
       f.idp.control.journal
         .entries({ endpoint: 'revocation' })
@@ -422,7 +429,44 @@ describe('Session.logout', () => {
     f.idp.control.faults.inject({ endpoint: 'revocation', status: 503, times: 5 })
     const result = await session.logout()
     expect(result.revoked).toBe(false)
-    expect(result.reason?.code).toMatch(/^ERR_/)
+    expect(result.removed).toBe(true)
+    expect(result.tokens.map((t) => [t.token, t.outcome, t.code])).toEqual([
+      ['refresh_token', 'unreachable', 'ERR_TEMPORARILY_UNAVAILABLE'],
+      ['access_token', 'unreachable', 'ERR_TEMPORARILY_UNAVAILABLE'],
+    ])
+    expect(result.reason?.code).toBe('ERR_TEMPORARILY_UNAVAILABLE')
     expect(await f.store.get(session.key)).toBeUndefined()
+  })
+
+  it("reports a refusal with the provider's answer (a confidential client without its secret)", async () => {
+    const f = await setup()
+    await f.loggedIn()
+    const session = new Session(f.options({ client: { clientId: 'app' } }))
+    const result = await session.logout()
+    expect(result.revoked).toBe(false)
+    expect(result.tokens.map((t) => [t.token, t.outcome, t.code])).toEqual([
+      ['refresh_token', 'refused', 'ERR_INVALID_CLIENT'],
+      ['access_token', 'refused', 'ERR_INVALID_CLIENT'],
+    ])
+    expect(await f.store.get(session.key)).toBeUndefined()
+  })
+
+  it('says there was nothing to revoke, and revokes nothing, when nothing is stored', async () => {
+    const f = await setup()
+    const session = new Session(f.options())
+    f.idp.control.faults.inject({ endpoint: '*', drop: true, times: Number.POSITIVE_INFINITY })
+    expect(await session.logout()).toEqual({ revoked: false, removed: false, tokens: [] })
+  })
+
+  it('marks every token unreachable when discovery fails', async () => {
+    const f = await setup()
+    await f.loggedIn()
+    f.idp.control.faults.inject({ endpoint: 'discovery', drop: true, times: Number.POSITIVE_INFINITY })
+    const result = await new Session(f.options()).logout()
+    expect(result.tokens.map((t) => [t.token, t.outcome])).toEqual([
+      ['refresh_token', 'unreachable'],
+      ['access_token', 'unreachable'],
+    ])
+    expect(result.removed).toBe(true)
   })
 })
