@@ -129,10 +129,17 @@ export class Context {
     return this.#io.stderr ?? process.stderr
   }
 
+  #statusShown = false
+
   /** Whether a person is there to answer prompts: stdin and stderr are terminals. */
   get interactive(): boolean {
     const stdin = this.#io.stdin ?? process.stdin
     return stdin.isTTY === true && this.#stderr.isTTY === true
+  }
+
+  /** Whether stderr is a terminal (a person may read it), whatever `NO_COLOR` says. */
+  get terminal(): boolean {
+    return this.#stderr.isTTY === true
   }
 
   /** Whether stderr may carry colors and live updates (a terminal, and no `NO_COLOR`). */
@@ -155,12 +162,16 @@ export class Context {
 
   /** Writes a live-updating status line on a terminal; nothing otherwise. */
   status(text: string): void {
-    if (this.color) this.#stderr.write(`\r\u001b[2K${text}`)
+    if (this.color) {
+      this.#statusShown = true
+      this.#stderr.write(`\r\u001b[2K${text}`)
+    }
   }
 
-  /** Ends a live status line. */
+  /** Ends a live status line, if one is shown (idempotent). */
   statusDone(): void {
-    if (this.color) this.#stderr.write('\r\u001b[2K')
+    if (this.#statusShown) this.#stderr.write('\r\u001b[2K')
+    this.#statusShown = false
   }
 
   /** Prints a line on stderr under `--debug` only. */
@@ -272,6 +283,7 @@ export class Context {
    * @returns The exit code.
    */
   fail(error: unknown, help: string): number {
+    this.statusDone()
     const code = exitCodeOf(error)
     const message = error instanceof Error ? error.message : String(error)
     const known = error instanceof UsageError || typeof (error as { code?: unknown })?.code === 'string'

@@ -29,6 +29,11 @@ export interface Command {
   readonly usage: string
   /** The command's own flags (the global ones are added). */
   readonly flags: Readonly<Record<string, Flag>>
+  /**
+   * The positional arguments it takes, by name, in order (none when omitted). A word beyond them
+   * is a usage error naming it, never silently ignored.
+   */
+  readonly positionals?: readonly string[]
   /** Example command lines for the help. */
   readonly examples: readonly string[]
   /** Imports the command's module on first use, so `keyfob token` loads only what it needs. */
@@ -131,6 +136,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'add-oidc': {
     summary: 'add an OpenID provider, from its issuer or from an openEO API',
     usage: 'keyfob add-oidc <api-url|issuer> [--provider-id id] [--client-id id] [--client-secret s]',
+    positionals: ['api-url|issuer'],
     flags: {
       'provider-id': PROVIDER,
       'client-id': CLIENT,
@@ -154,6 +160,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'add-basic': {
     summary: 'store HTTP Basic credentials for an API',
     usage: 'keyfob add-basic <api-url> [--username name] (password from $KEYFOB_PASSWORD or a prompt)',
+    positionals: ['api-url'],
     flags: { username: { type: 'string', help: 'the user name', value: 'name' }, json: JSON_FLAG },
     examples: ['KEYFOB_PASSWORD=… keyfob add-basic https://openeo.example --username alice'],
     load: () => import('./commands/add-basic.ts'),
@@ -161,6 +168,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   accounts: {
     summary: 'list accounts, or choose the default one',
     usage: 'keyfob accounts [use <name>]',
+    positionals: ['use', 'name'],
     flags: { json: JSON_FLAG },
     examples: ['keyfob accounts', 'keyfob accounts use work'],
     load: () => import('./commands/accounts.ts'),
@@ -202,6 +210,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   import: {
     summary: 'import another tool’s configuration and tokens (openeo)',
     usage: 'keyfob import openeo [--from dir] [--overwrite]',
+    positionals: ['tool'],
     flags: {
       from: { type: 'string', help: 'openEO’s config directory (default: its own default)', value: 'dir' },
       overwrite: { type: 'boolean', help: 'replace refresh tokens keyfob already has' },
@@ -320,7 +329,8 @@ function mainHelp(): string {
     `  ${EXIT.unreachable}    the provider or API could not be reached`,
     `  ${EXIT.cancelled}  cancelled (Ctrl-C)`,
     '',
-    'Environment: KEYFOB_CONFIG_DIR, KEYFOB_DATA_DIR, KEYFOB_STORE, KEYFOB_CLIENT_SECRET, KEYFOB_PASSWORD, NO_COLOR.',
+    'Environment: KEYFOB_CONFIG_DIR, KEYFOB_DATA_DIR, KEYFOB_STORE, KEYFOB_CLIENT_SECRET, KEYFOB_PASSWORD, NO_COLOR;',
+    '  KEYFOB_TOKEN: `keyfob token` prints it and consults nothing else (for CI).',
     'Run `keyfob <command> --help` for a command’s options and examples.',
     '',
   ].join('\n')
@@ -351,6 +361,28 @@ function flagError(error: unknown, flags: readonly string[]): UsageError {
     )
   }
   return new UsageError(message.replace(/\. To specify.*$/s, '').replace(/^Option/, 'option'))
+}
+
+/** The message for a positional argument a command does not take, with the likely intent. */
+function unexpectedArgument(name: string, command: Command, word: string, argv: readonly string[]): string {
+  const takes = command.positionals?.length
+    ? `keyfob ${name} takes ${command.positionals.map((p) => `<${p}>`).join(' ')} only`
+    : `keyfob ${name} takes no arguments`
+  // `--min-ttl 5 minutes` or `--min-ttl=5 minutes`: the word probably belongs to a flag's value.
+  const at = argv.lastIndexOf(word)
+  const inline = /^--([^=]+)=(.*)$/.exec(argv[at - 1] ?? '')
+  const [flag, value] = inline
+    ? [inline[1], inline[2]]
+    : argv[at - 2]?.startsWith('--')
+      ? [argv[at - 2]?.slice(2), argv[at - 1]]
+      : [undefined, undefined]
+  const hint =
+    flag !== undefined && command.flags[flag]?.type === 'string'
+      ? `; did you mean --${flag} "${value} ${word}"?`
+      : 'provider-id' in command.flags && !word.startsWith('-')
+        ? `; to choose a provider, pass --provider-id ${word}`
+        : ''
+  return `unexpected argument ${JSON.stringify(word)}: ${takes}${hint}`
 }
 
 /**
@@ -410,6 +442,9 @@ export async function run(argv: readonly string[], io?: CliIo): Promise<number> 
     ctx.out(commandHelp(first, command))
     return EXIT.ok
   }
+  const extra = parsed.positionals[command.positionals?.length ?? 0]
+  if (extra !== undefined)
+    return ctx.fail(new UsageError(unexpectedArgument(first, command, extra, argv)), `keyfob ${first} --help`)
   const globals: GlobalOptions = {
     ...(typeof values.store === 'string' ? { store: values.store } : {}),
     ...(typeof values['config-dir'] === 'string' ? { configDir: values['config-dir'] } : {}),

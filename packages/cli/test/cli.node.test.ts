@@ -178,6 +178,7 @@ describe('keyfob, end to end', () => {
         'scope',
         'subject',
         'updatedAt',
+        'usable',
       ].sort(),
     )
     expect(statusJson.stdout).not.toContain(second.stdout.trim()) // no token in status

@@ -1,7 +1,7 @@
 /** `keyfob add-basic <api-url>`: HTTP Basic credentials for an API. @module */
 import { normalizeApiUrl } from '@keyfob/core'
-import { openStores } from '../app.ts'
 import { type Context, EXIT, UsageError } from '../context.ts'
+import { openStores } from '../options.ts'
 
 /** Stores a user name and password for an API (the password from $KEYFOB_PASSWORD or a prompt). */
 export async function run(

@@ -6,8 +6,8 @@
  */
 import { discover, type KeyfobConfig, KeyfobError, normalizeApiUrl, type ProviderEntry } from '@keyfob/core'
 import { type AdvertisedProvider, openEoProviderSource, withAdvertisedProviders } from '@keyfob/flows'
-import { openStores, secretOf } from '../app.ts'
 import { type Context, EXIT, UsageError } from '../context.ts'
+import { openStores, secretOf } from '../options.ts'
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 

@@ -1,7 +1,7 @@
 /** `keyfob config-dump` and `keyfob token-dump`: redacted unless asked. @module */
 import { redactConfig, redactRecord } from '@keyfob/core'
-import { openStores } from '../app.ts'
 import { type Context, EXIT } from '../context.ts'
+import { openStores } from '../options.ts'
 
 interface Args {
   readonly values: Record<string, unknown>

@@ -1,7 +1,7 @@
 /** `keyfob import openeo`: take over the openEO client's configuration and refresh tokens. @module */
 import { importOpenEo, openEoPaths } from '@keyfob/store'
-import { openStores } from '../app.ts'
 import { type Context, EXIT, UsageError } from '../context.ts'
+import { openStores } from '../options.ts'
 
 /** Imports from another tool; only `openeo` exists. */
 export async function run(

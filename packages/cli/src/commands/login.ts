@@ -5,45 +5,23 @@ import {
   type Grant,
   KeyfobError,
   normalizeApiUrl,
+  planScope,
   resolveClient,
   resolveProvider,
-  planScope,
   type TokenSet,
 } from '@keyfob/core'
-import {
-  accountOf,
-  keyOf,
-  openStores,
-  relative,
-  secretOf,
-  selectionOf,
-  statusOf,
-  withSecret,
-} from '../app.ts'
+import { accountOf, LOGIN_GRANTS, type LoginMethod, loginStatus, tokenKeyOf } from '@keyfob/flows'
 import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
+import { openStores, relative, selectionOf, withClientSecret } from '../options.ts'
 
-const GRANTS = ['device', 'browser', 'client-credentials', 'password'] as const
+const METHODS = Object.keys(LOGIN_GRANTS) as LoginMethod[]
 
 /** Logs in at the selected provider and stores the tokens under its issuer, client and account. */
-export async function run(
-  ctx: Context,
-  { values, positionals }: { values: Record<string, unknown>; positionals: string[] },
-): Promise<number> {
-  if (positionals.length)
-    throw new UsageError(
-      `unexpected argument ${JSON.stringify(positionals[0])}; name a provider with --provider-id or an API with --api`,
-    )
-  const chosen = GRANTS.filter((g) => values[g] === true)
+export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
+  const chosen = METHODS.filter((g) => values[g] === true)
   if (chosen.length > 1) throw new UsageError(`choose one of --${chosen.join(', --')}`)
-  const mode = chosen[0] ?? 'device'
-  const grant: Grant =
-    mode === 'device'
-      ? 'device'
-      : mode === 'browser'
-        ? 'authorization_code'
-        : mode === 'client-credentials'
-          ? 'client_credentials'
-          : 'password'
+  const mode: LoginMethod = chosen[0] ?? 'device'
+  const grant: Grant = LOGIN_GRANTS[mode]
   const selection = selectionOf(values)
   const timeoutMs = typeof values.timeout === 'string' ? parseDuration(values.timeout, 'timeout') : 300_000
 
@@ -53,10 +31,9 @@ export async function run(
     ...(selection.providerId !== undefined ? { providerId: selection.providerId } : {}),
     ...(selection.api !== undefined ? { apiUrl: normalizeApiUrl(selection.api) } : {}),
   })
-  const secret = secretOf(ctx, values)
   const explicit: ClientEntry | undefined =
     selection.clientId !== undefined ? { clientId: selection.clientId } : undefined
-  const client = withSecret(resolveClient({ id, provider }, grant, explicit), secret)
+  const client = withClientSecret(ctx, values, resolveClient({ id, provider }, grant, explicit))
   if (grant === 'client_credentials' && client.clientSecret === undefined)
     throw new UsageError(
       '--client-credentials needs the client secret: set $KEYFOB_CLIENT_SECRET or pass --client-secret',
@@ -112,9 +89,9 @@ export async function run(
     tokensSet = await flows.passwordLogin({ ...base, username, password })
   }
 
-  const key = keyOf(provider.issuer, client.clientId, accountOf(selection, current))
+  const key = tokenKeyOf(provider.issuer, client.clientId, accountOf(selection, current))
   await tokens.lock(key, () => tokens.set(key, tokensSet.toRecord()))
-  const status = statusOf(key, tokensSet.toRecord(), current, Date.now())
+  const status = loginStatus(key, tokensSet.toRecord(), current, Date.now())
   if (ctx.globals.json) ctx.json(status)
   else {
     const who = status.name ?? status.subject
@@ -151,8 +128,11 @@ async function showDeviceCode(
     `To log in, open ${ctx.paint(info.verificationUri, 'cyan')} and enter the code ${ctx.paint(info.userCode, 'bold')}`,
   )
   if (info.verificationUriComplete) {
-    ctx.note(`or open ${ctx.paint(info.verificationUriComplete, 'cyan')}${noQr ? '' : ', or scan:'}`)
-    if (!noQr) {
+    ctx.note(
+      `or open ${ctx.paint(info.verificationUriComplete, 'cyan')}${noQr || !ctx.terminal ? '' : ', or scan:'}`,
+    )
+    // A QR code is for a person looking at a terminal, not for a CI log.
+    if (!noQr && ctx.terminal) {
       const { renderUnicodeCompact } = await import('uqr')
       ctx.note(renderUnicodeCompact(info.verificationUriComplete, { border: 1 }))
     }

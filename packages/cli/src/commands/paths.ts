@@ -1,6 +1,7 @@
 /** `keyfob paths`: where configuration and tokens live. @module */
-import { openStores } from '../app.ts'
+
 import { type Context, EXIT } from '../context.ts'
+import { openStores } from '../options.ts'
 
 /** Prints the directories and files keyfob uses (nothing is created). */
 export async function run(ctx: Context): Promise<number> {

@@ -1,6 +1,7 @@
 /** `keyfob status`: stored logins, who and until when. @module */
-import { openStores, relative, statusOf } from '../app.ts'
+import { loginStatus } from '@keyfob/flows'
 import { type Context, EXIT } from '../context.ts'
+import { openStores, relative } from '../options.ts'
 
 /** Lists stored logins. Exit 3 when there is none usable (also with `--json`). */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
@@ -10,8 +11,8 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const account = typeof values.account === 'string' ? values.account : undefined
   const logins = (await tokens.list())
     .filter((e) => account === undefined || (e.key.account ?? 'default') === account)
-    .map(({ key, record }) => statusOf(key, record, current, now))
-  const usable = logins.some((l) => l.accessToken.valid || l.refreshToken.present)
+    .map(({ key, record }) => loginStatus(key, record, current, now))
+  const usable = logins.some((l) => l.usable)
   if (ctx.globals.json) ctx.json({ store: tokens.kind, logins })
   else if (logins.length === 0) ctx.note('Not logged in anywhere. Run keyfob login.')
   else

@@ -1,6 +1,7 @@
 /** `keyfob token-clear`: forget tokens without revoking them. @module */
-import { findLogin, openStores, selectionOf } from '../app.ts'
+import { resolveLogin } from '@keyfob/flows'
 import { type Context, EXIT } from '../context.ts'
+import { openStores, selectionOf } from '../options.ts'
 
 /** Removes the selected login's tokens (or all with `--all`). */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
@@ -8,7 +9,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const keys =
     values.all === true
       ? (await tokens.list()).map((e) => e.key)
-      : [(await findLogin(await config.read(), tokens, selectionOf(values))).key]
+      : [(await resolveLogin(await config.read(), tokens, selectionOf(values))).key]
   let removed = 0
   for (const key of keys) if (await tokens.lock(key, () => tokens.delete(key))) removed += 1
   if (ctx.globals.json) ctx.json({ removed })

@@ -1,0 +1,224 @@
+/**
+ * The spawned `keyfob` never does the wrong thing quietly: stray words are usage errors, logout
+ * says exactly what it revoked, unknown accounts are refused, `KEYFOB_TOKEN` wins, a QR code stays
+ * out of logs. Real loopback HTTP against the mock IdP.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type MockIdpServer, serve } from '@keyfob/mock-idp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+function keyfob(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          KEYFOB_CONFIG_DIR: join(home, 'config'),
+          KEYFOB_DATA_DIR: join(home, 'data'),
+          NO_COLOR: '1',
+          ...env,
+        },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    )
+  })
+}
+
+let server: MockIdpServer
+
+beforeAll(async () => {
+  server = await serve({
+    port: 0,
+    deviceIntervalS: 1,
+    lifetimes: { accessTokenS: 600 },
+    users: [{ sub: 'alice', password: 'alice' }],
+    clients: [
+      { clientId: 'pw', clientSecret: 'pw-secret', grantTypes: ['password', 'refresh_token'] },
+      {
+        clientId: 'cli',
+        grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+      },
+    ],
+  })
+})
+
+afterAll(async () => {
+  await server.close()
+})
+
+/** A home with the mock IdP configured as `mock`, its client `pw` without a stored secret. */
+async function home(options: { loggedIn?: boolean } = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+  expect(
+    (
+      await keyfob(dir, [
+        'add-oidc',
+        server.issuer,
+        '--provider-id',
+        'mock',
+        '--client-id',
+        'pw',
+        '--no-client-secret',
+      ])
+    ).code,
+  ).toBe(0)
+  if (options.loggedIn) {
+    const login = await keyfob(dir, ['login', '--password', '--username', 'alice'], {
+      KEYFOB_PASSWORD: 'alice',
+      KEYFOB_CLIENT_SECRET: 'pw-secret',
+    })
+    expect(login.code).toBe(0)
+  }
+  return dir
+}
+
+const revocations = () =>
+  server.idp.control.journal
+    .entries({ endpoint: 'revocation' })
+    .map((e) => [e.params.token_type_hint, e.status])
+
+describe('stray words are usage errors', () => {
+  it('names the word, exits 2, and touches nothing', async () => {
+    const dir = await home({ loggedIn: true })
+    const before = revocations().length
+    const logout = await keyfob(dir, ['logout', 'egi', '--json'])
+    expect(logout.code).toBe(2)
+    expect(logout.stderr).toContain(
+      'unexpected argument "egi": keyfob logout takes no arguments; to choose a provider, pass --provider-id egi',
+    )
+    expect(revocations().length).toBe(before)
+    const token = await keyfob(dir, ['token', 'https://aai.egi.eu/auth/realms/egi'])
+    expect([token.code, token.stdout]).toEqual([2, ''])
+    const ttl = await keyfob(dir, ['token', '--min-ttl', '5', 'minutes'])
+    expect(ttl.code).toBe(2)
+    expect(ttl.stderr).toContain('did you mean --min-ttl "5 minutes"?')
+    for (const args of [
+      ['status', 'x'],
+      ['paths', 'x'],
+      ['token-clear', 'x'],
+      ['config-dump', 'x'],
+      ['token-dump', 'x'],
+    ]) {
+      const result = await keyfob(dir, args)
+      expect([args[0], result.code]).toEqual([args[0], 2])
+      expect(result.stderr).toContain('unexpected argument "x"')
+    }
+    expect((await keyfob(dir, ['status'])).code).toBe(0) // still logged in
+  }, 90_000)
+})
+
+describe('logout says what happened to each token', () => {
+  it('with nothing stored: nothing revoked, nothing claimed', async () => {
+    const dir = await home()
+    const result = await keyfob(dir, ['logout', '--json'])
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout).logouts).toEqual([
+      { issuer: server.issuer, clientId: 'pw', account: null, revoked: false, removed: false, tokens: [] },
+    ])
+    expect((await keyfob(dir, ['logout'])).stderr).toContain('Nothing stored for')
+  }, 60_000)
+
+  it('a confidential client revokes with the secret from $KEYFOB_CLIENT_SECRET', async () => {
+    const dir = await home({ loggedIn: true })
+    server.idp.control.journal.clear()
+    const result = await keyfob(dir, ['logout', '--json'], { KEYFOB_CLIENT_SECRET: 'pw-secret' })
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout).logouts[0]).toMatchObject({ revoked: true, removed: true })
+    expect(revocations()).toEqual([
+      ['refresh_token', 200],
+      ['access_token', 200],
+    ])
+  }, 60_000)
+
+  it('a refusal exits 1 with the provider’s answer; the tokens are still removed, and it says so', async () => {
+    const dir = await home({ loggedIn: true })
+    const result = await keyfob(dir, ['logout'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('refresh token refused by the provider')
+    expect(result.stderr).toContain('invalid_client')
+    expect(result.stderr).toContain('Removed the tokens locally.')
+    expect((await keyfob(dir, ['status'])).code).toBe(3)
+  }, 60_000)
+
+  it('an unreachable provider exits 5', async () => {
+    const dir = await home({ loggedIn: true })
+    server.idp.control.faults.inject({ endpoint: 'revocation', status: 503, times: 10 })
+    try {
+      const result = await keyfob(dir, ['logout', '--json'], { KEYFOB_CLIENT_SECRET: 'pw-secret' })
+      expect(result.code).toBe(5)
+      const [out] = JSON.parse(result.stdout).logouts
+      expect(out.revoked).toBe(false)
+      expect(out.removed).toBe(true)
+      expect(out.tokens.map((t: { outcome: string }) => t.outcome)).toEqual(['unreachable', 'unreachable'])
+    } finally {
+      server.idp.control.faults.clear()
+    }
+  }, 60_000)
+})
+
+describe('accounts and tokens', () => {
+  it('accounts use refuses an unknown name and lists the known ones', async () => {
+    const dir = await home({ loggedIn: true })
+    const result = await keyfob(dir, ['accounts', 'use', 'wrok'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('no account "wrok"; known accounts: default')
+    expect((await keyfob(dir, ['accounts', 'use', 'default'])).code).toBe(0)
+  }, 60_000)
+
+  it('KEYFOB_TOKEN is the answer, and nothing else is consulted', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    const result = await keyfob(empty, ['token'], { KEYFOB_TOKEN: 'ci-token' })
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, 'ci-token\n', ''])
+  })
+
+  it('says once when the provider’s tokens are shorter than --min-ttl', async () => {
+    const dir = await home({ loggedIn: true })
+    const result = await keyfob(dir, ['token', '--min-ttl', '2h'], { KEYFOB_CLIENT_SECRET: 'pw-secret' })
+    expect(result.code).toBe(0)
+    expect(result.stderr).toContain("note: the provider's access tokens last 10 min, less than --min-ttl 2h")
+    expect(result.stderr.match(/note:/g)).toHaveLength(1)
+  }, 60_000)
+})
+
+describe('device login in a log', () => {
+  it('writes no QR code when stderr is not a terminal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    await keyfob(dir, [
+      'add-oidc',
+      server.issuer,
+      '--provider-id',
+      'mock',
+      '--client-id',
+      'cli',
+      '--no-client-secret',
+    ])
+    const pending = keyfob(dir, ['login', '--timeout', '20s'])
+    let userCode: string | undefined
+    for (let i = 0; i < 200 && userCode === undefined; i++) {
+      userCode = server.idp.control.devices.list().find((d) => d.status === 'pending')?.userCode
+      if (userCode === undefined) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(userCode).toBeDefined()
+    server.idp.control.devices.approve(userCode as string, 'alice')
+    const result = await pending
+    expect(result.code).toBe(0)
+    expect(result.stderr).toContain(userCode as string)
+    expect(result.stderr).not.toMatch(/[█▀▄]/)
+    expect(result.stderr).not.toContain('or scan')
+  }, 60_000)
+})
