@@ -114,9 +114,22 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   status: {
     summary: 'show stored logins: who, where, until when',
-    usage: 'keyfob status [--json]',
-    flags: { json: JSON_FLAG, account: ACCOUNT },
-    examples: ['keyfob status', 'keyfob status --json | jq ".logins[0].accessToken.expiresAt"'],
+    usage: 'keyfob status [--check] [--json]',
+    flags: {
+      check: { type: 'boolean', help: 'ask each provider whether it still accepts the login' },
+      'client-secret': {
+        type: 'string',
+        help: 'the client secret for --check (prefer $KEYFOB_CLIENT_SECRET)',
+        value: 'secret',
+      },
+      json: JSON_FLAG,
+      account: ACCOUNT,
+    },
+    examples: [
+      'keyfob status',
+      'keyfob status --check',
+      'keyfob status --json | jq ".logins[0].accessToken.expiresAt"',
+    ],
     load: () => import('./commands/status.ts'),
   },
   logout: {

@@ -195,6 +195,29 @@ describe('accounts and tokens', () => {
   }, 60_000)
 })
 
+describe('status --check', () => {
+  it('asks the provider: accepted, then refused after a revocation elsewhere', async () => {
+    const dir = await home({ loggedIn: true })
+    const env = { KEYFOB_CLIENT_SECRET: 'pw-secret' }
+    const ok = await keyfob(dir, ['status', '--check', '--json'], env)
+    expect(ok.code).toBe(0)
+    expect(JSON.parse(ok.stdout).logins[0].check).toEqual({ active: true, via: 'userinfo', error: null })
+    const token = (await keyfob(dir, ['token'], env)).stdout.trim()
+    const revoked = await fetch(`${server.issuer}/revoke`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${btoa('pw:pw-secret')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+    })
+    expect(revoked.status).toBe(200)
+    const refused = await keyfob(dir, ['status', '--check'], env)
+    expect(refused.code).toBe(3)
+    expect(refused.stdout).toContain('the provider no longer accepts the token (userinfo)')
+  }, 60_000)
+})
+
 describe('device login in a log', () => {
   it('writes no QR code when stderr is not a terminal', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))

@@ -733,6 +733,95 @@ export async function revokeToken(
   throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
 }
 
+/** What {@link checkToken} found out about an access token. */
+export interface TokenCheck {
+  /** Whether the provider accepts the token right now. */
+  readonly active: boolean
+  /** How it was checked: the userinfo endpoint, or token introspection (RFC 7662). */
+  readonly via: 'userinfo' | 'introspection'
+  /** The user (or client) the token stands for, when the provider said. */
+  readonly subject?: string
+}
+
+/**
+ * Asks the provider whether it still accepts an access token: at its userinfo endpoint (OpenID
+ * Connect Core §5.3), else by introspection (RFC 7662, which needs client credentials). A token
+ * the provider refuses is `active: false`; a provider that cannot answer is an error.
+ *
+ * @param ctx - Provider metadata, client, fetch, timeout, signal.
+ * @param accessToken - The token to check; it never appears in an error.
+ * @returns Whether it is active, how that was found, and the subject.
+ * @throws KeyfobError `ERR_UNSUPPORTED` (neither endpoint is usable), `ERR_NETWORK`, `ERR_TIMEOUT`, `ERR_SERVER_ERROR`, `ERR_HTTP_STATUS`, `ERR_INVALID_RESPONSE`, or an OAuth code.
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#UserInfo
+ * @example
+ * ```ts
+ * const { active } = await checkToken({ as, client }, record.accessToken)
+ * ```
+ */
+export async function checkToken(ctx: HttpContext, accessToken: string): Promise<TokenCheck> {
+  const introspect =
+    ctx.as.introspection_endpoint !== undefined && clientAuthMethod(ctx.as, ctx.client) !== 'none'
+  if (ctx.as.userinfo_endpoint === undefined && !introspect)
+    throw new KeyfobError(
+      'ERR_UNSUPPORTED',
+      `${ctx.as.issuer} offers no userinfo endpoint${ctx.as.introspection_endpoint ? ', and introspection needs a client secret' : ' and no introspection'}: the token cannot be checked online`,
+    )
+  const via = ctx.as.userinfo_endpoint !== undefined ? 'userinfo' : 'introspection'
+  const where = `the ${via} request to ${via === 'userinfo' ? ctx.as.userinfo_endpoint : ctx.as.introspection_endpoint}`
+  const client = clientOf(ctx)
+  try {
+    return await withTimeout(ctx.timeoutMs ?? 30_000, ctx.signal, async (signal): Promise<TokenCheck> => {
+      const options = optionsOf(ctx, signal)
+      if (via === 'userinfo') {
+        const info = await oauth.processUserInfoResponse(
+          ctx.as,
+          client,
+          oauth.skipSubjectCheck,
+          await oauth.userInfoRequest(ctx.as, client, accessToken, {
+            signal,
+            ...(ctx.fetch ? { [oauth.customFetch]: ctx.fetch as never } : {}),
+            ...(insecureAllowed(ctx.as.issuer, ctx.allowInsecure)
+              ? { [oauth.allowInsecureRequests]: true }
+              : {}),
+          }),
+        )
+        return { active: true, via, subject: info.sub }
+      }
+      const result = await oauth.processIntrospectionResponse(
+        ctx.as,
+        client,
+        await oauth.introspectionRequest(ctx.as, client, authOf(ctx), accessToken, options),
+      )
+      return {
+        active: result.active === true,
+        via,
+        ...(result.active && typeof result.sub === 'string' ? { subject: result.sub } : {}),
+      }
+    })
+  } catch (error) {
+    if (via === 'userinfo' && error instanceof oauth.WWWAuthenticateChallengeError && error.status === 401)
+      return { active: false, via }
+    const event = await answerOf(
+      error,
+      where,
+      ctx,
+      (ctx.now ?? Date.now)(),
+      secretsOf(ctx, undefined, accessToken),
+    )
+    if (event.type === 'token-error')
+      throw oauthError(
+        {
+          error: event.error,
+          ...(event.description !== undefined ? { errorDescription: event.description } : {}),
+          ...(event.status !== undefined ? { status: event.status } : {}),
+        },
+        where,
+      )
+    const failure = (event as Extract<Event, { type: 'failed' }>).failure
+    throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
+  }
+}
+
 /**
  * A fresh `state` value (32 random bytes, base64url) for an authorization request.
  *

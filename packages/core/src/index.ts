@@ -43,6 +43,7 @@ export {
   oauthErrorCode,
 } from './errors.ts'
 export {
+  checkToken,
   clientAuthMethod,
   createPkce,
   type DiscoverOptions,
@@ -53,6 +54,7 @@ export {
   randomState,
   revokeToken,
   runHttpEffect,
+  type TokenCheck,
   toFailure,
 } from './http.ts'
 export {

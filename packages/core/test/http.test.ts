@@ -3,6 +3,7 @@ import { createMockIdp, type MockIdp } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
 import {
   type ClientEntry,
+  checkToken,
   clientCredentialsFlow,
   codeFlow,
   codeTransition,
@@ -17,6 +18,7 @@ import {
   prepareAuthorization,
   refreshFlow,
   requestTransition,
+  revokeToken,
   runHttpEffect,
   type Step,
 } from '../src/index.ts'
@@ -308,5 +310,38 @@ describe('faults become typed events', () => {
       { ...ctx({ clientId: 'svc', clientSecret: 'svc-secret' }), timeoutMs: 20 },
     )
     expect(event).toMatchObject({ type: 'failed', failure: { code: 'ERR_TIMEOUT' } })
+  })
+})
+
+describe('checkToken', () => {
+  it('asks userinfo: active while the provider accepts the token, not after revocation', async () => {
+    const { idp, as, ctx } = await setup()
+    const client = { clientId: 'svc', clientSecret: 'svc-secret' }
+    const event = await runHttpEffect(
+      {
+        type: 'token-request',
+        request: { grant: 'password', username: 'alice', password: 'alice', scope: 'openid' },
+      },
+      ctx(client),
+    )
+    if (event.type !== 'token-response') throw new Error(`no token: ${JSON.stringify(event)}`)
+    const token = event.response.access_token
+    expect(await checkToken(ctx(client), token)).toEqual({ active: true, via: 'userinfo', subject: 'alice' })
+    await revokeToken(ctx(client), token, 'access_token')
+    expect(await checkToken(ctx(client), token)).toEqual({ active: false, via: 'userinfo' })
+    // Without a userinfo endpoint, a confidential client introspects.
+    const { userinfo_endpoint: _, ...noUserinfo } = as
+    expect(await checkToken({ ...ctx(client), as: noUserinfo }, token)).toEqual({
+      active: false,
+      via: 'introspection',
+    })
+    const error = await checkToken({ ...ctx({ clientId: 'cli' }), as: noUserinfo }, token).catch(
+      (e: unknown) => e,
+    )
+    expect((error as KeyfobError).code).toBe('ERR_UNSUPPORTED')
+    idp.control.faults.inject({ endpoint: 'userinfo', status: 503 })
+    const down = await checkToken(ctx(client), token).catch((e: unknown) => e)
+    expect((down as KeyfobError).code).toBe('ERR_TEMPORARILY_UNAVAILABLE')
+    expect(JSON.stringify(down)).not.toContain(token)
   })
 })

@@ -8,8 +8,10 @@
  */
 import {
   type ClientEntry,
+  checkToken,
   type HttpContext,
   KeyfobError,
+  type TokenCheck,
   type TokenKey,
   type TokenRecord,
   TokenSet,
@@ -263,6 +265,23 @@ export class Session {
   #allowed(url: string): boolean {
     const origin = new URL(url).origin
     return (this.#options.apiOrigins ?? []).some((allowed) => new URL(allowed).origin === origin)
+  }
+
+  /**
+   * Checks the login online: gets a valid access token (renewing it when needed, as
+   * {@link Session.accessToken} does) and asks the provider whether it accepts it, at its userinfo
+   * endpoint or by introspection.
+   *
+   * @returns Whether the provider accepts the token, how that was found, and the subject.
+   * @throws KeyfobError as {@link Session.accessToken} does; `ERR_UNSUPPORTED` when the provider offers no way to check; transport codes.
+   * @example
+   * ```ts
+   * const { active } = await session.check()
+   * ```
+   */
+  async check(): Promise<TokenCheck> {
+    const token = await this.accessToken()
+    return checkToken(contextOf(await this.#as(), this.#driverOptions), token)
   }
 
   /**
