@@ -247,6 +247,22 @@ export class Context {
     }
   }
 
+  /**
+   * Reads all of stdin (a piped secret, e.g. `login --with-token`), refusing a terminal.
+   *
+   * @param flag - The flag that reads stdin, for the message.
+   * @returns What was piped in.
+   * @throws UsageError when stdin is a terminal.
+   */
+  async readStdin(flag: string): Promise<string> {
+    const stdin = this.#io.stdin ?? process.stdin
+    if (stdin.isTTY === true)
+      throw new UsageError(`${flag} reads stdin: pipe the value in (e.g. printenv TOKEN | keyfob … ${flag})`)
+    let text = ''
+    for await (const chunk of stdin) text += String(chunk)
+    return text
+  }
+
   #readHidden(stdin: NonNullable<CliIo['stdin']>): Promise<string> {
     return new Promise((resolve, reject) => {
       let value = ''

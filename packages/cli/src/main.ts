@@ -72,6 +72,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       browser: { type: 'boolean', help: 'authorization code + PKCE through this machine’s browser' },
       'client-credentials': { type: 'boolean', help: 'the client’s own credentials (services, CI)' },
       password: { type: 'boolean', help: 'resource-owner password (legacy providers only)' },
+      'with-token': {
+        type: 'boolean',
+        help: 'store an access token read from stdin (CI; providers keyfob cannot log in to)',
+      },
       'provider-id': PROVIDER,
       'client-id': CLIENT,
       'client-secret': {
@@ -84,6 +88,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       api: API,
       account: ACCOUNT,
       'no-browser': { type: 'boolean', help: 'with --browser: print the URL, do not open it' },
+      port: {
+        type: 'string',
+        help: 'with --browser: the loopback redirect port, for providers that register exact redirect URIs (default: the provider’s redirectPort, else a free one)',
+        value: 'port',
+      },
       'no-qr': { type: 'boolean', help: 'with --device: no QR code' },
       timeout: { type: 'string', help: 'give up after this long (default 300s)', value: 'duration' },
       json: JSON_FLAG,
@@ -92,6 +101,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       'keyfob login',
       'keyfob login --browser --provider-id egi',
       'KEYFOB_CLIENT_SECRET=… keyfob login --client-credentials --client-id svc',
+      'printenv CI_TOKEN | keyfob login --with-token --provider-id egi',
     ],
     load: () => import('./commands/login.ts'),
   },

@@ -3,7 +3,7 @@
  * says exactly what it revoked, unknown accounts are refused, `KEYFOB_TOKEN` wins, a QR code stays
  * out of logs. Real loopback HTTP against the mock IdP.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,6 +53,8 @@ beforeAll(async () => {
         clientId: 'cli',
         grantTypes: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
       },
+      { clientId: 'web', grantTypes: ['authorization_code'], redirectUris: ['http://127.0.0.1/callback'] },
+      { clientId: 'other', grantTypes: ['authorization_code'], redirectUris: ['http://127.0.0.1/other'] },
     ],
   })
 })
@@ -217,6 +219,110 @@ describe('status --check', () => {
     expect(refused.stdout).toContain('the provider no longer accepts the token (userinfo)')
   }, 60_000)
 })
+
+describe('login --with-token', () => {
+  /** Runs keyfob with `input` on stdin. */
+  const piped = (dir: string, args: string[], input: string) =>
+    new Promise<Result>((resolve) => {
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          KEYFOB_CONFIG_DIR: join(dir, 'config'),
+          KEYFOB_DATA_DIR: join(dir, 'data'),
+          NO_COLOR: '1',
+        },
+      })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d) => {
+        stdout += d
+      })
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      child.once('close', (code) => resolve({ code, stdout, stderr }))
+      child.stdin.end(input)
+    })
+
+  it('stores a token read from stdin, with the expiry of its exp claim, for token to print', async () => {
+    const dir = await home()
+    const exp = Math.floor(Date.now() / 1000) + 3600
+    const token = `eyJhbGciOiJub25lIn0.${Buffer.from(JSON.stringify({ sub: 'ci', exp })).toString('base64url')}.x`
+    const stored = await piped(dir, ['login', '--with-token', '--json'], `${token}\n`)
+    expect(stored.code).toBe(0)
+    expect(JSON.parse(stored.stdout)).toMatchObject({
+      clientId: 'pw',
+      subject: null,
+      accessToken: { present: true, valid: true, expiresAt: new Date(exp * 1000).toISOString() },
+      refreshToken: { present: false },
+    })
+    expect((await keyfob(dir, ['token'])).stdout).toBe(`${token}\n`)
+    const empty = await piped(dir, ['login', '--with-token'], '\n')
+    expect(empty.code).toBe(2)
+    expect(empty.stderr).toContain('--with-token reads one token from stdin')
+    expect((await piped(dir, ['login', '--with-token', '--browser'], token)).code).toBe(2)
+  }, 60_000)
+})
+
+describe('browser login', () => {
+  it('--port pins the loopback redirect port', async () => {
+    const dir = await home()
+    const port = await freePort()
+    const child = spawn(
+      process.execPath,
+      [bin, 'login', '--browser', '--no-browser', '--client-id', 'web', '--port', String(port)],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          KEYFOB_CONFIG_DIR: join(dir, 'config'),
+          KEYFOB_DATA_DIR: join(dir, 'data'),
+          NO_COLOR: '1',
+        },
+      },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    let url: string | undefined
+    for (let i = 0; i < 200 && !url; i++) {
+      url = /(http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+)/.exec(stderr)?.[1]
+      if (!url) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(new URL(url as string).searchParams.get('redirect_uri')).toBe(`http://127.0.0.1:${port}/callback`)
+    const callback = (await fetch(url as string, { redirect: 'manual' })).headers.get('location') ?? ''
+    expect((await fetch(callback)).status).toBe(200)
+    expect(await exited).toBe(0)
+    expect((await keyfob(dir, ['login', '--port', '80'])).stderr).toContain('--port is for the browser login')
+  }, 60_000)
+
+  it('a provider that refuses the redirect URI fails the login at once, not after the timeout', async () => {
+    const dir = await home()
+    const result = await keyfob(dir, [
+      'login',
+      '--browser',
+      '--no-browser',
+      '--client-id',
+      'other',
+      '--timeout',
+      '50s',
+    ])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('[ERR_AUTHORIZATION_REFUSED]')
+    expect(result.stderr).toContain('check that this redirect URI is registered for client other')
+  }, 60_000)
+})
+
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
 
 describe('device login in a log', () => {
   it('writes no QR code when stderr is not a terminal', async () => {

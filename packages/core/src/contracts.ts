@@ -121,6 +121,11 @@ export interface ProviderEntry {
   readonly defaultClients?: readonly ClientEntry[]
   /** Extra parameters for the authorization and device-authorization requests. */
   readonly authorizationParameters?: Readonly<Record<string, string>>
+  /**
+   * The loopback port of the browser login's redirect URI, for a provider that registers exact
+   * redirect URIs (`http://127.0.0.1:<port>/callback`); default a free port.
+   */
+  readonly redirectPort?: number
 }
 
 /** HTTP Basic credentials for an API that uses them (openEO's `/credentials/basic`). */

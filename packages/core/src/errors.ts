@@ -31,6 +31,8 @@ export type LocalErrorCode =
   | 'ERR_ISSUER_MISMATCH'
   | 'ERR_INSECURE_REDIRECT'
   | 'ERR_STATE_MISMATCH'
+  /** The provider answered the authorization request with an error page instead of a redirect. */
+  | 'ERR_AUTHORIZATION_REFUSED'
   | 'ERR_PORT_IN_USE'
   | 'ERR_NO_PROVIDER'
   | 'ERR_UNKNOWN_PROVIDER'

@@ -20,6 +20,7 @@ import {
   type HttpContext,
   KeyfobError,
   type KeyfobErrorCode,
+  oauthError,
   passwordFlow,
   prepareAuthorization,
   randomState,
@@ -304,6 +305,59 @@ export interface BrowserLoginOptions extends DriverOptions {
   >
   /** Extra authorization parameters. */
   readonly authorizationParameters?: Readonly<Record<string, string>>
+  /**
+   * Ask for the authorization URL once before the browser does (default `true`), so that a
+   * provider refusing the request outright (an unregistered redirect URI, an unknown client)
+   * fails the login at once with its answer instead of leaving it to time out.
+   */
+  readonly preflight?: boolean
+}
+
+/**
+ * What the provider answers to the authorization request itself: an error page (4xx/5xx) or an
+ * error redirect to us means the login cannot work, and waiting for the browser would only time
+ * out. A login page, or any other redirect, is what a working request gets.
+ */
+async function preflight(url: string, redirectUri: string, options: BrowserLoginOptions): Promise<void> {
+  const where = `the authorization request to ${new URL(url).origin}${new URL(url).pathname}`
+  let response: Response
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), Math.min(options.timeoutMs ?? 30_000, 10_000))
+  const onAbort = () => controller.abort()
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    response = await (options.fetch ?? fetch)(url, { redirect: 'manual', signal: controller.signal })
+    await response.body?.cancel().catch(() => {})
+  } catch {
+    return // unreachable from here is not proof of anything: the browser may still get through
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
+  }
+  const location = response.headers.get('location')
+  if (response.status >= 300 && response.status < 400 && location !== null) {
+    const target = new URL(location, url)
+    const error = target.searchParams.get('error')
+    if (error !== null && target.href.startsWith(redirectUri)) {
+      throw oauthError(
+        {
+          error,
+          ...(target.searchParams.get('error_description') !== null
+            ? { errorDescription: target.searchParams.get('error_description') as string }
+            : {}),
+        },
+        where,
+      )
+    }
+    return
+  }
+  if (response.status >= 400) {
+    throw new KeyfobError(
+      'ERR_AUTHORIZATION_REFUSED',
+      `${where} was refused with ${response.status}: the provider will not send the browser back to ${redirectUri}; check that this redirect URI is registered for client ${options.client.clientId} (a provider that registers exact redirect URIs needs a fixed port)`,
+      { cause: { status: response.status, redirectUri } },
+    )
+  }
 }
 
 /**
@@ -313,7 +367,7 @@ export interface BrowserLoginOptions extends DriverOptions {
  *
  * @param options - Provider, client, scope, browser hook, loopback settings, signal.
  * @returns The tokens (the ID token checked for nonce and issuer by oauth4webapi).
- * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_TIMEOUT` (a redirect with another `state` is ignored, and counted in the message), `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
+ * @throws KeyfobError `ERR_AUTHORIZATION_REFUSED` (the provider answered the authorization request with an error page), `ERR_ACCESS_DENIED` and other OAuth codes, `ERR_TIMEOUT` (a redirect with another `state` is ignored, and counted in the message), `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
  * @see https://www.rfc-editor.org/rfc/rfc8252 and RFC 7636
  * @example
  * ```ts
@@ -337,6 +391,7 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
       state,
       ...(options.authorizationParameters ? { extra: options.authorizationParameters } : {}),
     })
+    if (options.preflight !== false) await preflight(start.authorizationUrl, server.redirectUri, options)
     const openBrowser = options.openBrowser ?? openSystemBrowser
     const onUrl = options.onUrl ?? ((url: string) => console.log(`Open this URL to log in: ${url}`))
     return await run(codeTransition, codeFlow(start), contextOf(as, options), options, async (effect) => {

@@ -197,6 +197,39 @@ describe('browserLogin', () => {
     expect(idp.control.journal.entries({ grantType: 'authorization_code' })).toHaveLength(1)
   })
 
+  it('fails at once with the provider’s refusal instead of waiting for a redirect that never comes', async () => {
+    const { idp, base } = await setup()
+    let opened = false
+    const unregistered = await browserLogin({
+      ...base('cli'),
+      loopback: { path: '/elsewhere', timeoutMs: 20_000 },
+      openBrowser: async () => {
+        opened = true
+        return true
+      },
+      onUrl: () => {},
+    }).catch((e: unknown) => e)
+    expect((unregistered as { code?: string }).code).toBe('ERR_AUTHORIZATION_REFUSED')
+    expect((unregistered as Error).message).toMatch(/was refused with 400: .*\/elsewhere/)
+    expect(opened).toBe(false)
+    // An error redirect to the loopback server is the provider's answer too.
+    const redirecting = (input: string | URL | Request, init?: RequestInit) => {
+      const url = new URL(input instanceof Request ? input.url : input)
+      if (!url.pathname.endsWith('/authorize')) return idp.fetch(input, init)
+      const back = new URL(url.searchParams.get('redirect_uri') as string)
+      back.searchParams.set('error', 'unauthorized_client')
+      back.searchParams.set('state', url.searchParams.get('state') as string)
+      return Promise.resolve(new Response(null, { status: 302, headers: { location: back.href } }))
+    }
+    const refused = await browserLogin({
+      ...base('cli'),
+      fetch: redirecting,
+      openBrowser: async () => true,
+      onUrl: () => {},
+    }).catch((e: unknown) => e)
+    expect((refused as { code?: string }).code).toBe('ERR_UNAUTHORIZED_CLIENT')
+  })
+
   it('keeps working across a key rotation: refresh, then a new login signed with the new key', async () => {
     const { idp, base } = await setup()
     const kid = (jwt: string | undefined) =>

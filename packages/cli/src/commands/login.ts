@@ -8,9 +8,18 @@ import {
   planScope,
   resolveClient,
   resolveProvider,
+  type TokenRecord,
   type TokenSet,
+  type TokenStore,
 } from '@keyfob/core'
-import { accountOf, LOGIN_GRANTS, type LoginMethod, loginStatus, tokenKeyOf } from '@keyfob/flows'
+import {
+  accountOf,
+  LOGIN_GRANTS,
+  type LoginMethod,
+  loginStatus,
+  tokenKeyOf,
+  unverifiedClaims,
+} from '@keyfob/flows'
 import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
 import { openStores, relative, selectionOf, withClientSecret } from '../options.ts'
 
@@ -24,6 +33,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const grant: Grant = LOGIN_GRANTS[mode]
   const selection = selectionOf(values)
   const timeoutMs = typeof values.timeout === 'string' ? parseDuration(values.timeout, 'timeout') : 300_000
+  const portFlag = typeof values.port === 'string' ? portOf(values.port) : undefined
 
   const { config, tokens } = openStores(ctx)
   const current = await config.read()
@@ -31,6 +41,15 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     ...(selection.providerId !== undefined ? { providerId: selection.providerId } : {}),
     ...(selection.api !== undefined ? { apiUrl: normalizeApiUrl(selection.api) } : {}),
   })
+  if (values['with-token'] === true) {
+    if (chosen.length > 0) throw new UsageError(`--with-token cannot be combined with --${chosen[0]}`)
+    return storeGivenToken(ctx, await ctx.readStdin('--with-token'), {
+      issuer: provider.issuer,
+      clientId: selection.clientId ?? provider.client?.clientId ?? 'token',
+      account: accountOf(selection, current),
+      tokens,
+    })
+  }
   const explicit: ClientEntry | undefined =
     selection.clientId !== undefined ? { clientId: selection.clientId } : undefined
   const client = withClientSecret(ctx, values, resolveClient({ id, provider }, grant, explicit))
@@ -39,6 +58,9 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       '--client-credentials needs the client secret: set $KEYFOB_CLIENT_SECRET or pass --client-secret',
     )
 
+  const port = portFlag ?? provider.redirectPort
+  if (portFlag !== undefined && mode !== 'browser')
+    throw new UsageError('--port is for the browser login: add --browser')
   const flows = await import('@keyfob/flows')
   const as = await discover(provider.issuer, { signal: ctx.signal })
   const extra = typeof values.scope === 'string' ? values.scope.split(/[\s,]+/).filter(Boolean) : []
@@ -70,7 +92,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       ...(provider.authorizationParameters
         ? { authorizationParameters: provider.authorizationParameters }
         : {}),
-      loopback: { timeoutMs },
+      loopback: { timeoutMs, ...(port !== undefined ? { port } : {}) },
       onUrl: (url) =>
         ctx.note(
           `Open this URL to log in${values['no-browser'] === true ? '' : ' (your browser should open it)'}:\n\n  ${url}\n`,
@@ -164,4 +186,44 @@ function countdown(ctx: Context, untilMs: number, signal?: AbortSignal): Promise
     if (signal?.aborted) return onAbort()
     signal?.addEventListener('abort', onAbort, { once: true })
   })
+}
+
+/** A TCP port from the command line. */
+function portOf(text: string): number {
+  const port = Number(text)
+  if (!/^\d+$/.test(text) || port < 1 || port > 65_535)
+    throw new UsageError(`--port ${JSON.stringify(text)} is not a port number (1–65535)`)
+  return port
+}
+
+/**
+ * `login --with-token`: stores a token obtained elsewhere (CI, a provider keyfob cannot log in
+ * to) as the login's access token, with its expiry from the JWT's `exp` when it is a JWT. It has
+ * no refresh token: once it expires, `keyfob token` says to log in again.
+ */
+async function storeGivenToken(
+  ctx: Context,
+  input: string,
+  at: { issuer: string; clientId: string; account: string | undefined; tokens: TokenStore },
+): Promise<number> {
+  const token = input.trim()
+  if (token === '' || /\s/.test(token))
+    throw new UsageError('--with-token reads one token from stdin: got nothing, or several words')
+  const exp = unverifiedClaims(token)?.exp
+  const now = Date.now()
+  const record: TokenRecord = {
+    accessToken: token,
+    tokenType: 'bearer',
+    ...(typeof exp === 'number' && Number.isFinite(exp) ? { expiresAt: exp * 1000 } : {}),
+    updatedAt: now,
+  }
+  const key = tokenKeyOf(at.issuer, at.clientId, at.account)
+  await at.tokens.lock(key, () => at.tokens.set(key, record))
+  const config = await openStores(ctx).config.read()
+  if (ctx.globals.json) ctx.json(loginStatus(key, record, config, now))
+  else
+    ctx.note(
+      `Stored the token for ${at.issuer} (client ${at.clientId})${record.expiresAt ? `; it expires ${relative(record.expiresAt - now)}` : '; its expiry is unknown'}. It cannot be refreshed: pipe a new one in when it expires.`,
+    )
+  return EXIT.ok
 }
