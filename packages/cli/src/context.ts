@@ -62,6 +62,8 @@ const UNREACHABLE = new Set([
   'ERR_DISCOVERY',
   'ERR_SERVER_ERROR',
   'ERR_TEMPORARILY_UNAVAILABLE',
+  // A malformed answer: the provider is broken right now, not the user's login or input.
+  'ERR_INVALID_RESPONSE',
 ])
 const STORAGE = new Set([
   'ERR_INSECURE_PERMISSIONS',

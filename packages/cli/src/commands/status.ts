@@ -1,7 +1,7 @@
 /** `keyfob status`: stored logins, who and until when; `--check` asks each provider. @module */
 import type { KeyfobConfig, TokenKey, TokenStore } from '@keyfob/core'
 import { clientOf, type LoginStatus, loginStatus } from '@keyfob/flows'
-import { type Context, EXIT } from '../context.ts'
+import { type Context, EXIT, exitCodeOf } from '../context.ts'
 import { openStores, relative, withClientSecret } from '../options.ts'
 
 /** The online check of one login (`status --check`): `active` is `null` when it could not be checked. */
@@ -49,7 +49,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
             ? `\n  ${ctx.paint('checked online', 'green')}: the provider accepts the token (${l.check.via})`
             : l.check.active === false
               ? `\n  ${ctx.paint('checked online', 'red')}: the provider no longer accepts the token (${l.check.via}); run keyfob login`
-              : `\n  ${ctx.paint('not checked', 'yellow')}: ${l.check.error?.message}`
+              : `\n  ${ctx.paint('not checked', 'yellow')}: ${l.check.error?.message} [${l.check.error?.code}]`
       ctx.out(
         `${ctx.paint(l.providerIds.join(', ') || l.issuer, 'bold')}${l.account ? ` [${l.account}]` : ''}: ${who} via ${l.clientId}\n` +
           `  ${l.issuer}\n  ${expiry}; ${l.refreshToken.present ? 'refresh token stored' : 'no refresh token'}${l.scope ? `; scope ${l.scope}` : ''}${checked}\n`,
@@ -57,18 +57,11 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     }
   const checks = logins.flatMap((l) => (l.check ? [l.check] : []))
   if (checks.some((c) => c.active === false)) return EXIT.loginRequired
-  if (checks.some((c) => c.active === null && UNREACHABLE.has(c.error?.code ?? ''))) return EXIT.unreachable
+  // A login that could not be checked exits as its error would: 5 to retry later, else 1.
+  const unchecked = checks.flatMap((c) => (c.active === null && c.error ? [exitCodeOf(c.error)] : []))
+  if (unchecked.length > 0) return unchecked.includes(EXIT.unreachable) ? EXIT.unreachable : EXIT.error
   return logins.some((l) => l.usable) ? EXIT.ok : EXIT.loginRequired
 }
-
-const UNREACHABLE = new Set([
-  'ERR_NETWORK',
-  'ERR_TIMEOUT',
-  'ERR_DISCOVERY',
-  'ERR_SERVER_ERROR',
-  'ERR_TEMPORARILY_UNAVAILABLE',
-])
-const REFUSED = new Set(['ERR_LOGIN_REQUIRED', 'ERR_INVALID_GRANT', 'ERR_NO_REFRESH_TOKEN'])
 
 /** Checks one login online through a session (renewing first when needed). */
 async function check(
@@ -98,7 +91,8 @@ async function check(
         : 'ERR_NETWORK'
     const message = error instanceof Error ? error.message : String(error)
     // A login that cannot be renewed is one the provider no longer accepts.
-    if (REFUSED.has(code)) return { active: false, via: null, error: { code, message } }
+    if (exitCodeOf(error) === EXIT.loginRequired)
+      return { active: false, via: null, error: { code, message } }
     return { active: null, via: null, error: { code, message } }
   }
 }
