@@ -349,7 +349,7 @@ function mainHelp(): string {
     `  ${EXIT.usage}    a usage error: unknown command or flag, missing argument`,
     `  ${EXIT.loginRequired}    no valid login: run \`keyfob login\``,
     `  ${EXIT.storage}    the token or config store is unusable (permissions, keychain, lock)`,
-    `  ${EXIT.unreachable}    the provider or API could not be reached`,
+    `  ${EXIT.unreachable}    the provider or API is unavailable or failing right now: retry later`,
     `  ${EXIT.cancelled}  cancelled (Ctrl-C)`,
     '',
     'Environment: KEYFOB_CONFIG_DIR, KEYFOB_DATA_DIR, KEYFOB_STORE, KEYFOB_CLIENT_SECRET, KEYFOB_PASSWORD, NO_COLOR;',
