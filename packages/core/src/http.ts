@@ -7,9 +7,9 @@
  * @module
  */
 import * as oauth from 'oauth4webapi'
+import type { ClientEntry } from './contracts.ts'
 import { KeyfobError, type KeyfobErrorCode, oauthError } from './errors.ts'
 import type { DeviceAuthorization, Effect, Event, Failure } from './machines.ts'
-import type { ClientEntry } from './contracts.ts'
 import type { TokenResponse } from './tokens.ts'
 
 /** A `fetch`, or anything shaped like one (an in-process mock's). */
@@ -528,7 +528,9 @@ export async function prepareAuthorization(
   const state = input.state ?? oauth.generateRandomState()
   const nonce = oauth.generateRandomNonce()
   const url = new URL(as.authorization_endpoint)
+  // Extras first, protocol parameters last: an extra can never replace redirect_uri, state, PKCE.
   const params = {
+    ...input.extra,
     response_type: 'code',
     client_id: input.clientId,
     redirect_uri: input.redirectUri,
@@ -537,7 +539,6 @@ export async function prepareAuthorization(
     nonce,
     code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
-    ...input.extra,
   }
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
   return { authorizationUrl: url.href, redirectUri: input.redirectUri, codeVerifier, state, nonce }

@@ -6,14 +6,31 @@
  * @module
  */
 export {
+  authorizationParametersProblem,
   type Grant,
+  isProviderId,
   normalizeApiUrl,
+  RESERVED_AUTHORIZATION_PARAMETERS,
   type ResolvedProvider,
   resolveClient,
   resolveProvider,
   scopeFor,
   validateConfig,
 } from './config.ts'
+export {
+  type ApiEntry,
+  type BasicCredentials,
+  type ClientEntry,
+  type ConfigStore,
+  emptyConfig,
+  type KeyfobConfig,
+  type LockOptions,
+  type ProviderEntry,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+} from './contracts.ts'
 export {
   KeyfobError,
   type KeyfobErrorCode,
@@ -57,18 +74,4 @@ export {
   type TokenRequest,
 } from './machines.ts'
 export { fingerprint, redactConfig, redactRecord } from './redact.ts'
-export {
-  type ApiEntry,
-  type BasicCredentials,
-  type ClientEntry,
-  type ConfigStore,
-  emptyConfig,
-  type KeyfobConfig,
-  type LockOptions,
-  type ProviderEntry,
-  type TokenKey,
-  type TokenRecord,
-  type TokenStore,
-  tokenKeyId,
-} from './contracts.ts'
 export { type TokenResponse, TokenSet } from './tokens.ts'

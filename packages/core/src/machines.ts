@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
+
 import type { TokenRecord } from './contracts.ts'
+import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
 import { type TokenResponse, TokenSet } from './tokens.ts'
 
 /** A failure as data: the code, a message, the evidence. */

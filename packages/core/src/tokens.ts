@@ -1,6 +1,7 @@
 /** `TokenSet`: what a token endpoint answered, with absolute expiry against an injected clock. @module */
-import { KeyfobError } from './errors.ts'
+
 import type { TokenRecord } from './contracts.ts'
+import { KeyfobError } from './errors.ts'
 
 /** The fields of a successful token response (RFC 6749 §5.1) this library keeps. */
 export interface TokenResponse {
