@@ -29,13 +29,20 @@ export {
 } from './listen.ts'
 export { type LoopbackOptions, type LoopbackServer, startLoopbackServer } from './loopback.ts'
 export {
+  type AdvertisedMergeOptions,
   type AdvertisedProvider,
+  discoverOpenEoApi,
+  type OpenEoBasicOptions,
+  type OpenEoDiscoveryOptions,
   type OpenEoSourceOptions,
   openEoAuthorization,
+  openEoBasicLogin,
+  openEoBearer,
   openEoProviderSource,
   openEoTokenRejected,
   type ProviderSource,
   parseOpenEoProviders,
+  printable,
   withAdvertisedProviders,
 } from './providers.ts'
 export type { RevocationResult } from './revoke.ts'
