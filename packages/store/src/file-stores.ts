@@ -18,9 +18,9 @@ import {
   tokenKeyId,
   validateConfig,
 } from '@keyfob/core'
-import { readPrivateJson, writePrivateJson } from './private-json.ts'
 import { type FileLockOptions, withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
+import { readPrivateJson, writePrivateJson } from './private-json.ts'
 
 /** One stored credential in `tokens.json`. Unknown fields are kept on rewrite. */
 interface TokenEntry {
