@@ -381,6 +381,7 @@ function plan(
       listed.add(id)
     }
     if (listed.size) entry.providers = [...listed]
+    if (Object.keys(entry).length === 0) continue // nothing usable: no API entry either
     if (!sameJson(config.apis[api], entry)) {
       config = { ...config, apis: { ...config.apis, [api]: entry } }
       if (!current.apis[api]) out.auth.imported.push(`API ${api}`)
