@@ -24,6 +24,15 @@ import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
 
 const GRANTS = ['device', 'browser', 'client-credentials', 'password'] as const
 
+/** openeo-auth's `--flow` values (and keyfob's names), to the grant flags. */
+const FLOWS: Readonly<Record<string, (typeof GRANTS)[number]>> = {
+  device: 'device',
+  'auth-code': 'browser',
+  browser: 'browser',
+  'client-credentials': 'client-credentials',
+  password: 'password',
+}
+
 /** Logs in at the selected provider and stores the tokens under its issuer, client and account. */
 export async function run(
   ctx: Context,
@@ -33,9 +42,18 @@ export async function run(
     throw new UsageError(
       `unexpected argument ${JSON.stringify(positionals[0])}; name a provider with --provider-id or an API with --api`,
     )
-  const chosen = GRANTS.filter((g) => values[g] === true)
+  const chosen: string[] = GRANTS.filter((g) => values[g] === true)
+  if (typeof values.flow === 'string') {
+    // openeo-auth's --flow device|auth-code.
+    const flow = FLOWS[values.flow]
+    if (flow === undefined)
+      throw new UsageError(
+        `--flow ${JSON.stringify(values.flow)} is not one of ${Object.keys(FLOWS).join(', ')}`,
+      )
+    if (!chosen.includes(flow)) chosen.push(flow)
+  }
   if (chosen.length > 1) throw new UsageError(`choose one of --${chosen.join(', --')}`)
-  const mode = chosen[0] ?? 'device'
+  const mode = (chosen[0] ?? 'device') as (typeof GRANTS)[number]
   const grant: Grant =
     mode === 'device'
       ? 'device'
