@@ -457,15 +457,16 @@ export async function importOpenEo(options: OpenEoImportOptions): Promise<OpenEo
   if (options.defaultClients && isObject(auth?.backends))
     for (const [url, backend] of Object.entries(auth.backends)) {
       const providers = isObject(backend) && isObject(backend.oidc) ? backend.oidc.providers : undefined
-      if (!isObject(providers) || !URL.canParse(normalizeApiUrl(url))) continue
+      let api: string
+      try {
+        api = normalizeApiUrl(url)
+      } catch {
+        continue // the plan reports it
+      }
+      if (!isObject(providers)) continue
       for (const [id, raw] of Object.entries(providers))
-        if (
-          isObject(raw) &&
-          (raw.client_id === null || raw.client_id === undefined || raw.client_id === '')
-        ) {
-          const api = normalizeApiUrl(url)
+        if (isObject(raw) && (raw.client_id === null || raw.client_id === undefined || raw.client_id === ''))
           advertised.set(`${api} ${id}`, await options.defaultClients(api, id).catch(() => undefined))
-        }
     }
   let result: Plan | undefined
   await options.config.update((current) => {

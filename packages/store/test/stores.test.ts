@@ -528,6 +528,7 @@ describe('importOpenEo', () => {
         'https://a.example': { providers: { egi: { clientId: null, issuer: 'https://idp.example' } } },
         'https://b.example': { providers: { other: { clientId: null, issuer: 'https://idp2.example' } } },
         'https://c.example': { providers: { third: { clientId: null, issuer: 'https://idp3.example' } } },
+        'ftp://not-an-api': { providers: { fourth: { clientId: null, issuer: 'https://idp4.example' } } },
       }),
     )
     writeOpenEoFile(
@@ -557,6 +558,7 @@ describe('importOpenEo', () => {
       expect.stringContaining(
         "client of provider third of https://c.example: openEO uses the API's default client",
       ),
+      'backend "ftp://not-an-api": not a URL',
     ])
   })
 
