@@ -6,7 +6,7 @@
  * and a hostile back-end refused. One test confirms `token-clear` in a real terminal (tmux).
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
@@ -254,6 +254,39 @@ describe('openeo-auth’s commands in keyfob', () => {
     expect((await keyfob(home, ['add-oidc', backend.url, '--use-default-client'])).stderr).not.toContain(
       'API root',
     )
+  }, 60_000)
+
+  it('add-oidc’s flags for an openEO API, paths, and the dumps with --show-secrets', async () => {
+    const home = newHome()
+    const added = await keyfob(home, [
+      'add-oidc',
+      backend.url,
+      '--provider-id',
+      'egi',
+      '--client-id',
+      'my-client',
+      '--no-client-secret',
+      '--json',
+    ])
+    expect(added.code).toBe(0)
+    expect(JSON.parse(added.stdout)).toMatchObject({
+      providerId: 'egi',
+      clientId: 'my-client',
+      api: backend.url,
+    })
+    expect(config(home).providers.egi.client).toEqual({ clientId: 'my-client' })
+    const paths = JSON.parse((await keyfob(home, ['paths', '--json'])).stdout)
+    expect(paths.configFile).toBe(join(home, 'keyfob-config', 'config.json'))
+    expect(
+      (await keyfob(home, ['add-basic', backend.url, '--username', 'alice'], { KEYFOB_PASSWORD: 'a11ce' }))
+        .code,
+    ).toBe(0)
+    const hidden = await keyfob(home, ['config'])
+    expect(hidden.stdout).not.toContain('a11ce')
+    const shown = await keyfob(home, ['config', '--show-secrets'])
+    expect(shown.stdout).toContain('"password": "a11ce"')
+    expect(shown.stderr).toContain('the output contains secrets')
+    expect((await keyfob(home, ['tokens', '--show-secrets'])).stderr).toContain('the output contains secrets')
   }, 60_000)
 
   it('token-clear: -f/--force, and without a terminal it never prompts', async () => {
@@ -513,6 +546,27 @@ describe('a hostile back-end', () => {
     const byTitle = await hostile({ title: `EGI\u001b[2K\r${osc52}` })
     expect(byTitle.code).toBe(0)
     expect(byTitle.stderr + byTitle.stdout).not.toMatch(control)
+  }, 30_000)
+
+  it('never silently rewrites a configured provider’s authorization parameters', async () => {
+    const home = newHome()
+    expect((await keyfob(home, ['add-oidc', backend.url, '--use-default-client'])).code).toBe(0)
+    const file = join(home, 'keyfob-config', 'config.json')
+    const mine = config(home)
+    mine.providers.egi.authorizationParameters = { prompt: 'login' }
+    writeFileSync(file, JSON.stringify(mine), { mode: 0o600 })
+    const before = backend.providers
+    backend.providers = [{ ...egi(), authorization_parameters: { prompt: 'none' } }]
+    try {
+      const again = await keyfob(home, ['add-oidc', backend.url, '--use-default-client'])
+      expect(again.code).toBe(0)
+      expect(again.stderr).toContain(
+        'warning: provider egi: keeping the configured authorizationParameters {"prompt":"login"}',
+      )
+      expect(config(home).providers.egi.authorizationParameters).toEqual({ prompt: 'login' })
+    } finally {
+      backend.providers = before
+    }
   }, 30_000)
 
   it('cannot override protocol parameters through authorization_parameters', async () => {
