@@ -47,6 +47,8 @@ export interface GlobalOptions {
   readonly dataDir?: string
   readonly debug?: boolean
   readonly json?: boolean
+  /** `-v`/`--verbose` given this many times (as openeo-auth's): 1 adds progress notes, 2 is `--debug`. */
+  readonly verbose?: number
 }
 
 const LOGIN_REQUIRED = new Set([
@@ -160,6 +162,11 @@ export class Context {
   /** Writes a line to stderr (progress, notes, prompts). */
   note(text: string): void {
     this.#stderr.write(`${text}\n`)
+  }
+
+  /** Writes a line to stderr only with `-v`/`--verbose` (which files, which URLs, which login). */
+  info(text: string): void {
+    if ((this.globals.verbose ?? 0) > 0) this.note(text)
   }
 
   /** Writes a live-updating status line on a terminal; nothing otherwise. */
@@ -311,6 +318,13 @@ export class Context {
     else if (known) this.note(`${prefix} ${message}${typeof tag === 'string' ? ` [${tag}]` : ''}`)
     else this.note(`${prefix} unexpected failure: ${message} (run again with --debug for details)`)
     if (code === EXIT.usage) this.note(`Run \`${help}\` for usage.`)
+    if (
+      !this.globals.debug &&
+      (this.globals.verbose ?? 0) > 0 &&
+      error instanceof Error &&
+      error.cause !== undefined
+    )
+      this.note(`cause: ${JSON.stringify(error.cause)}`)
     if (this.globals.debug && error instanceof Error) {
       this.note(error.stack ?? '')
       if (error.cause !== undefined) this.note(`cause: ${JSON.stringify(error.cause, null, 2)}`)

@@ -14,4 +14,4 @@ export {
   parseDuration,
   UsageError,
 } from './context.ts'
-export { COMMANDS, type Command, closest, type Flag, run } from './main.ts'
+export { ALIASES, COMMANDS, type Command, closest, type Flag, run } from './main.ts'

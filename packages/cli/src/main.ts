@@ -59,7 +59,31 @@ const GLOBAL: Readonly<Record<string, Flag>> = {
   'config-dir': { type: 'string', help: 'configuration directory (or $KEYFOB_CONFIG_DIR)', value: 'dir' },
   'data-dir': { type: 'string', help: 'token directory (or $KEYFOB_DATA_DIR)', value: 'dir' },
   debug: { type: 'boolean', help: 'print stack traces and causes of errors' },
+  verbose: {
+    type: 'boolean',
+    short: 'v',
+    multiple: true,
+    help: 'say which files, URLs and logins are used (-vv: as --debug); openeo-auth’s -v',
+  },
   help: { type: 'boolean', short: 'h', help: 'show help' },
+}
+
+/**
+ * Other names of commands: openeo-auth's aliases (`config` for `config-dump`, `tokens` for
+ * `token-dump`).
+ *
+ * @example
+ * ```ts
+ * import { ALIASES } from '@keyfob/cli'
+ * ALIASES.tokens // 'token-dump'
+ * ```
+ */
+export const ALIASES: Readonly<Record<string, string>> = { config: 'config-dump', tokens: 'token-dump' }
+
+const FLOW: Flag = {
+  type: 'string',
+  help: 'device (default) or auth-code (browser), as openeo-auth’s --flow',
+  value: 'flow',
 }
 
 /** Every command, in the order `keyfob --help` lists them. */
@@ -94,11 +118,13 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         value: 'port',
       },
       'no-qr': { type: 'boolean', help: 'with --device: no QR code' },
+      flow: FLOW,
       timeout: { type: 'string', help: 'give up after this long (default 300s)', value: 'duration' },
       json: JSON_FLAG,
     },
     examples: [
       'keyfob login',
+      'keyfob login --api https://openeo.example --flow auth-code',
       'keyfob login --browser --provider-id egi',
       'KEYFOB_CLIENT_SECRET=… keyfob login --client-credentials --client-id svc',
       'printenv CI_TOKEN | keyfob login --with-token --provider-id egi',
@@ -107,17 +133,23 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   token: {
     summary: 'print a valid access token, refreshing when needed',
-    usage: 'keyfob token [--min-ttl 60s] [--provider-id id] [--account name]',
+    usage: 'keyfob token [--min-ttl 60s] [--provider-id id] [--api url] [--account name] [--openeo]',
     flags: {
       'min-ttl': { type: 'string', help: 'minimum remaining lifetime (default 60s)', value: 'duration' },
       'provider-id': PROVIDER,
       'client-id': CLIENT,
       api: API,
       account: ACCOUNT,
+      openeo: {
+        type: 'boolean',
+        help: 'openEO’s bearer: oidc/<provider id>/<token> (basic//<token> for Basic credentials)',
+      },
+      format: { type: 'string', help: 'plain (default), openeo or json', value: 'format' },
       json: JSON_FLAG,
     },
     examples: [
       'curl -H "Authorization: Bearer $(keyfob token)" https://api.example/me',
+      'curl -H "Authorization: Bearer $(keyfob token --openeo --api https://openeo.example)" https://openeo.example/openeo/1.2/me',
       'keyfob token --min-ttl 5m',
     ],
     load: () => import('./commands/token.ts'),
@@ -156,6 +188,30 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     examples: ['keyfob logout', 'keyfob logout --all'],
     load: () => import('./commands/logout.ts'),
   },
+  'oidc-auth': {
+    summary: 'openeo-auth’s oidc-auth: log in for an openEO API (login --api)',
+    usage: 'keyfob oidc-auth <api-url> [--provider-id id] [--flow device|auth-code] [--timeout N]',
+    positionals: ['api-url'],
+    flags: {
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      flow: FLOW,
+      timeout: {
+        type: 'string',
+        help: 'give up after this long (seconds, or 5m; default 60s for auth-code, 300s for device)',
+        value: 'duration',
+      },
+      account: ACCOUNT,
+      'no-browser': { type: 'boolean', help: 'with auth-code: print the URL, do not open it' },
+      'no-qr': { type: 'boolean', help: 'with device: no QR code' },
+      json: JSON_FLAG,
+    },
+    examples: [
+      'keyfob oidc-auth https://openeo.example',
+      'keyfob oidc-auth https://openeo.example --provider-id egi --flow auth-code --timeout 120',
+    ],
+    load: () => import('./commands/oidc-auth.ts'),
+  },
   'add-oidc': {
     summary: 'add an OpenID provider, from its issuer or from an openEO API',
     usage: 'keyfob add-oidc <api-url|issuer> [--provider-id id] [--client-id id] [--client-secret s]',
@@ -181,11 +237,22 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('./commands/add-oidc.ts'),
   },
   'add-basic': {
-    summary: 'store HTTP Basic credentials for an API',
-    usage: 'keyfob add-basic <api-url> [--username name] (password from $KEYFOB_PASSWORD or a prompt)',
+    summary: 'store HTTP Basic credentials for an API, after trying them',
+    usage:
+      'keyfob add-basic <api-url> [--username name] [--no-try] (password from $KEYFOB_PASSWORD or a prompt)',
     positionals: ['api-url'],
-    flags: { username: { type: 'string', help: 'the user name', value: 'name' }, json: JSON_FLAG },
-    examples: ['KEYFOB_PASSWORD=… keyfob add-basic https://openeo.example --username alice'],
+    flags: {
+      username: { type: 'string', help: 'the user name', value: 'name' },
+      'no-try': {
+        type: 'boolean',
+        help: 'store without trying them at the API’s /credentials/basic first',
+      },
+      json: JSON_FLAG,
+    },
+    examples: [
+      'KEYFOB_PASSWORD=… keyfob add-basic https://openeo.example --username alice',
+      'KEYFOB_PASSWORD=… keyfob add-basic https://openeo.example --username alice --no-try',
+    ],
     load: () => import('./commands/add-basic.ts'),
   },
   accounts: {
@@ -218,30 +285,41 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('./commands/dumps.ts').then((m) => ({ run: m.tokenDump })),
   },
   'token-clear': {
-    summary: 'remove stored tokens without revoking them',
-    usage: 'keyfob token-clear [--provider-id id] [--account name] [--all]',
+    summary: 'remove stored tokens without revoking them (asks first on a terminal)',
+    usage: 'keyfob token-clear [--provider-id id] [--account name] [--all] [-f|--force]',
     flags: {
       'provider-id': PROVIDER,
       'client-id': CLIENT,
       account: ACCOUNT,
       all: { type: 'boolean', help: 'every stored token' },
+      force: { type: 'boolean', short: 'f', help: 'do not ask for confirmation on a terminal' },
       json: JSON_FLAG,
     },
-    examples: ['keyfob token-clear --all'],
+    examples: ['keyfob token-clear --all', 'keyfob token-clear --all --force'],
     load: () => import('./commands/token-clear.ts'),
   },
   import: {
     summary: 'import another tool’s configuration and tokens (openeo)',
-    usage: 'keyfob import openeo [--from dir] [--overwrite]',
+    usage: 'keyfob import openeo [--from dir | --config-from dir --data-from dir] [--overwrite]',
     positionals: ['tool'],
     flags: {
-      from: { type: 'string', help: 'openEO’s config directory (default: its own default)', value: 'dir' },
-      overwrite: { type: 'boolean', help: 'replace refresh tokens keyfob already has' },
+      from: {
+        type: 'string',
+        help: 'a directory to search first for both files (openEO’s config or data dir)',
+        value: 'dir',
+      },
+      'config-from': { type: 'string', help: 'the directory of openEO’s auth-config.json', value: 'dir' },
+      'data-from': { type: 'string', help: 'the directory of openEO’s refresh-tokens.json', value: 'dir' },
+      overwrite: {
+        type: 'boolean',
+        help: 'replace Basic credentials, clients and refresh tokens keyfob already has',
+      },
       json: JSON_FLAG,
     },
     examples: [
       'keyfob import openeo',
-      'keyfob import openeo --from ~/.config/openeo-python-client --overwrite',
+      'keyfob import openeo --from ~/.config/openeo-python-client',
+      'keyfob import openeo --config-from /mnt/old/config --data-from /mnt/old/data --overwrite',
     ],
     load: () => import('./commands/import.ts'),
   },
@@ -337,11 +415,14 @@ function mainHelp(): string {
     'Log in to OAuth 2.0 / OpenID Connect providers, keep the tokens safe, print a valid access token.',
     '',
     'Commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(COMMANDS).map(([name, c]) => {
+      const alias = Object.keys(ALIASES).find((a) => ALIASES[a] === name)
+      return `  ${name.padEnd(width)}  ${c.summary}${alias ? ` (alias: ${alias})` : ''}`
+    }),
     '',
     'Global options:',
     ...flagLines(GLOBAL),
-    '  -v, --version                      show the version',
+    '      --version                      show the version',
     '',
     'Exit codes:',
     `  ${EXIT.ok}    success`,
@@ -422,15 +503,30 @@ function unexpectedArgument(name: string, command: Command, word: string, argv: 
  * ```
  */
 export async function run(argv: readonly string[], io?: CliIo): Promise<number> {
-  const first = argv[0]
+  // openeo-auth puts -v before the command (`openeo-auth -v add-oidc …`): move it after.
+  const leading = argv.findIndex((a) => !/^(-v+|--verbose)$/.test(a))
+  const verbosity = leading === -1 ? [...argv] : argv.slice(0, leading)
+  if (verbosity.length > 0) {
+    if (leading === -1) {
+      const ctx = new Context(io, {})
+      return ctx.fail(
+        new UsageError(
+          '-v is --verbose (as in openeo-auth) and needs a command; for the version run `keyfob --version`',
+        ),
+        'keyfob --help',
+      )
+    }
+    argv = [argv[leading] as string, ...verbosity, ...argv.slice(leading + 1)]
+  }
+  const first = argv[0] === undefined ? undefined : (ALIASES[argv[0]] ?? argv[0])
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    const topic = first === 'help' ? argv[1] : undefined
+    const topic = first === 'help' && argv[1] ? (ALIASES[argv[1]] ?? argv[1]) : undefined
     const command = topic ? COMMANDS[topic] : undefined
     const out = io?.stdout ?? process.stdout
     out.write(command && topic ? commandHelp(topic, command) : mainHelp())
     return first === undefined ? EXIT.usage : EXIT.ok
   }
-  if (first === '--version' || first === '-v') {
+  if (first === '--version') {
     const { readFileSync } = await import('node:fs')
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       version: string
@@ -468,12 +564,14 @@ export async function run(argv: readonly string[], io?: CliIo): Promise<number> 
   const extra = parsed.positionals[command.positionals?.length ?? 0]
   if (extra !== undefined)
     return ctx.fail(new UsageError(unexpectedArgument(first, command, extra, argv)), `keyfob ${first} --help`)
+  const verbose = Array.isArray(values.verbose) ? values.verbose.length : 0
   const globals: GlobalOptions = {
     ...(typeof values.store === 'string' ? { store: values.store } : {}),
     ...(typeof values['config-dir'] === 'string' ? { configDir: values['config-dir'] } : {}),
     ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
-    debug: values.debug === true,
+    debug: values.debug === true || verbose >= 2,
     json: values.json === true,
+    verbose,
   }
   const context = new Context(io, globals)
   try {

@@ -267,9 +267,13 @@ describe('keyfob, end to end', () => {
       tokensFile: join(home, 'data', 'tokens.json'),
       store: 'file',
     })
-    const basic = await keyfob(home, ['add-basic', 'api.example/v1/', '--username', 'bob', '--json'], {
-      KEYFOB_PASSWORD: 'hunter2',
-    })
+    const basic = await keyfob(
+      home,
+      ['add-basic', 'api.example/v1/', '--username', 'bob', '--no-try', '--json'],
+      {
+        KEYFOB_PASSWORD: 'hunter2',
+      },
+    )
     expect(JSON.parse(basic.stdout)).toEqual({ api: 'https://api.example/v1', username: 'bob' })
     const dump = (await keyfob(home, ['config-dump'])).stdout
     expect(dump).toContain('"username": "bob"')
@@ -339,10 +343,21 @@ describe('keyfob, end to end', () => {
     expect(tokens.tokens[0]).toMatchObject({ issuer: server.issuer, clientId: 'c1' })
     expect(JSON.stringify(tokens)).not.toContain('rt-imported')
 
-    // Importing again keeps what keyfob has, unless told to replace it.
+    // Importing the same files again changes nothing and reports nothing.
     const again = JSON.parse((await keyfob(home, ['import', 'openeo', '--from', openeo, '--json'])).stdout)
     expect(again.tokens).toBe(0)
-    expect(again.skipped[0]).toContain('already has one')
+    expect(again.skipped).toEqual([])
+    // A newer openEO token: keyfob keeps its own and says so, unless told to replace it.
+    writeFileSync(
+      join(openeo, 'refresh-tokens.json'),
+      JSON.stringify({
+        [server.issuer]: { c1: { date: '2026-02-01T00:00:00Z', refresh_token: 'rt-newer' } },
+      }),
+      { mode: 0o600 },
+    )
+    const kept = JSON.parse((await keyfob(home, ['import', 'openeo', '--from', openeo, '--json'])).stdout)
+    expect(kept.tokens).toBe(0)
+    expect(kept.skipped[0]).toContain('keyfob already has another one')
     const replaced = await keyfob(home, ['import', 'openeo', '--from', openeo, '--overwrite', '--json'])
     expect(JSON.parse(replaced.stdout).tokens).toBe(1)
   })

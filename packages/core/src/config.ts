@@ -18,11 +18,84 @@ export interface ResolvedProvider {
 }
 
 /**
+ * The rule for provider ids (configured, imported or advertised by an API): a letter or digit, then
+ * up to 63 letters, digits, `.`, `_` or `-`. openEO puts the id in its bearer tokens
+ * (`oidc/<id>/<token>`) and tools print it, so nothing else (no `/`, no spaces, no control
+ * characters) is accepted.
+ *
+ * @param id - A candidate id.
+ * @returns Whether `id` follows the rule.
+ * @example
+ * ```ts
+ * isProviderId('egi') // true
+ * isProviderId('a/b') // false
+ * ```
+ */
+export function isProviderId(id: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)
+}
+
+/**
+ * The parameters a client sets itself in authorization and device-authorization requests. Extra
+ * `authorizationParameters` (openEO's `authorization_parameters`, from an API or the configuration)
+ * may not name them: they are applied before the protocol parameters and could otherwise redirect
+ * the code (`redirect_uri`), defeat CSRF protection (`state`), PKCE (`code_challenge`) or the
+ * client binding (`client_id`).
+ *
+ * @example
+ * ```ts
+ * RESERVED_AUTHORIZATION_PARAMETERS.includes('redirect_uri') // true
+ * ```
+ */
+export const RESERVED_AUTHORIZATION_PARAMETERS: readonly string[] = Object.freeze([
+  'response_type',
+  'response_mode',
+  'client_id',
+  'client_secret',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'code_verifier',
+  'grant_type',
+  'device_code',
+  'request',
+  'request_uri',
+])
+
+/**
+ * Checks extra authorization parameters: an object of strings naming none of
+ * {@link RESERVED_AUTHORIZATION_PARAMETERS}.
+ *
+ * @param value - The parameters (parsed JSON).
+ * @returns A description of the first problem, or `undefined` when they are fine.
+ * @example
+ * ```ts
+ * authorizationParametersProblem({ prompt: 'login' }) // undefined
+ * authorizationParametersProblem({ redirect_uri: 'https://evil.example' })
+ * // 'names "redirect_uri", which the client sets itself (reserved: ...)'
+ * ```
+ */
+export function authorizationParametersProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'must be an object of strings'
+  for (const [name, v] of Object.entries(value)) {
+    if (typeof v !== 'string') return `parameter ${JSON.stringify(name)} must be a string`
+    if (RESERVED_AUTHORIZATION_PARAMETERS.includes(name.toLowerCase()))
+      return `names ${JSON.stringify(name)}, which the client sets itself (reserved: ${RESERVED_AUTHORIZATION_PARAMETERS.join(', ')})`
+  }
+  return undefined
+}
+
+/**
  * Checks a configuration read from disk or built by hand, and names the first problem.
  *
  * @param value - The parsed JSON.
  * @returns The configuration, typed.
- * @throws KeyfobError `ERR_INVALID_CONFIG` naming the offending field.
+ * @throws KeyfobError `ERR_INVALID_CONFIG` naming the offending field (a provider id that breaks
+ * {@link isProviderId}, `authorizationParameters` naming a reserved parameter, ...).
  * @example
  * ```ts
  * const config = validateConfig(JSON.parse(text))
@@ -44,7 +117,16 @@ export function validateConfig(value: unknown): KeyfobConfig {
     bad('providers', 'must be an object')
   for (const [id, entry] of Object.entries(providers as Record<string, unknown>)) {
     const p = entry as Record<string, unknown> | null
+    if (!isProviderId(id))
+      bad(
+        `providers.${JSON.stringify(id)}`,
+        'the id must be a letter or digit, then up to 63 letters, digits, ".", "_" or "-"',
+      )
     if (typeof p !== 'object' || p === null) bad(`providers.${id}`, 'must be an object')
+    if (p?.authorizationParameters !== undefined) {
+      const problem = authorizationParametersProblem(p.authorizationParameters)
+      if (problem) bad(`providers.${id}.authorizationParameters`, problem)
+    }
     if (typeof p?.issuer !== 'string' || !URL.canParse(p.issuer))
       bad(`providers.${id}.issuer`, `must be an absolute URL, got ${JSON.stringify(p?.issuer)}`)
     if (

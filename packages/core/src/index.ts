@@ -7,9 +7,12 @@
  * @module
  */
 export {
+  authorizationParametersProblem,
   type Grant,
+  isProviderId,
   normalizeApiUrl,
   planScope,
+  RESERVED_AUTHORIZATION_PARAMETERS,
   type ResolvedProvider,
   resolveClient,
   resolveProvider,

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import {
+  authorizationParametersProblem,
   emptyConfig,
   fingerprint,
+  isProviderId,
   type KeyfobConfig,
   KeyfobError,
   normalizeApiUrl,
   planScope,
+  prepareAuthorization,
   redactConfig,
   redactRecord,
   resolveClient,
@@ -112,6 +115,58 @@ describe('config validation and URLs', () => {
     expect(
       codeOf(() => validateConfig({ version: 1, providers: {}, apis: {}, defaultProvider: 'ghost' })),
     ).toBe('ERR_INVALID_CONFIG')
+  })
+
+  it('refuses provider ids outside the id rule and reserved authorization parameters', () => {
+    for (const id of ['egi', 'vito.terrascope', 'a_b-c', '9'])
+      expect({ id, ok: isProviderId(id) }).toEqual({ id, ok: true })
+    for (const id of ['', 'a/b', '-x', 'x y', 'e\u001b]52;c;aGk=\u0007', 'x'.repeat(65)])
+      expect({ id, ok: isProviderId(id) }).toEqual({ id, ok: false })
+    const withProvider = (id: string, extra: Record<string, unknown> = {}) => ({
+      version: 1,
+      providers: { [id]: { issuer: 'https://idp.example', ...extra } },
+      apis: {},
+    })
+    expect(codeOf(() => validateConfig(withProvider('a/b')))).toBe('ERR_INVALID_CONFIG')
+    const fine = withProvider('egi', { authorizationParameters: { prompt: 'login', acr_values: 'x' } })
+    expect(validateConfig(fine)).toEqual(fine)
+    for (const name of [
+      'redirect_uri',
+      'state',
+      'client_id',
+      'response_type',
+      'code_challenge',
+      'Code_Challenge_Method',
+    ]) {
+      expect(authorizationParametersProblem({ [name]: 'x' })).toContain('reserved')
+      expect(
+        codeOf(() => validateConfig(withProvider('egi', { authorizationParameters: { [name]: 'x' } }))),
+      ).toBe('ERR_INVALID_CONFIG')
+    }
+    expect(authorizationParametersProblem({ prompt: 1 })).toContain('must be a string')
+    expect(authorizationParametersProblem(['x'])).toBe('must be an object of strings')
+  })
+
+  it('applies extra authorization parameters first and the protocol parameters last', async () => {
+    const start = await prepareAuthorization(
+      { issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/authorize' },
+      {
+        clientId: 'cli',
+        redirectUri: 'http://127.0.0.1:4000/callback',
+        scope: 'openid',
+        state: 'st',
+        extra: { prompt: 'login', redirect_uri: 'https://evil.example/', state: 'forged', client_id: 'evil' },
+      },
+    )
+    const params = new URL(start.authorizationUrl).searchParams
+    expect(Object.fromEntries(params)).toMatchObject({
+      prompt: 'login',
+      redirect_uri: 'http://127.0.0.1:4000/callback',
+      state: 'st',
+      client_id: 'cli',
+      response_type: 'code',
+      code_challenge_method: 'S256',
+    })
   })
 
   it('normalizes API URLs the same way everywhere', () => {

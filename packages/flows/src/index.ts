@@ -44,13 +44,20 @@ export {
 } from './logins.ts'
 export { type LoopbackOptions, type LoopbackServer, startLoopbackServer } from './loopback.ts'
 export {
+  type AdvertisedMergeOptions,
   type AdvertisedProvider,
+  discoverOpenEoApi,
+  type OpenEoBasicOptions,
+  type OpenEoDiscoveryOptions,
   type OpenEoSourceOptions,
   openEoAuthorization,
+  openEoBasicLogin,
+  openEoBearer,
   openEoProviderSource,
   openEoTokenRejected,
   type ProviderSource,
   parseOpenEoProviders,
+  printable,
   withAdvertisedProviders,
 } from './providers.ts'
 export type { RevocationOutcome, RevocationResult, TokenRevocation } from './revoke.ts'

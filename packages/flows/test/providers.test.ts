@@ -14,10 +14,14 @@ import { createMockIdp } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
 import {
   deviceLogin,
+  discoverOpenEoApi,
   openEoAuthorization,
+  openEoBasicLogin,
+  openEoBearer,
   openEoProviderSource,
   openEoTokenRejected,
   parseOpenEoProviders,
+  printable,
   Session,
   withAdvertisedProviders,
 } from '../src/index.ts'
@@ -146,7 +150,31 @@ describe('openEoProviderSource', () => {
     })
     expect(source.apiUrl).toBe('https://openeo.example/api/v1')
     expect(await source.providers()).toEqual([{ id: 'a', issuer: 'https://i.example', title: 'A' }])
-    expect(urls).toEqual(['https://openeo.example/api/v1/credentials/oidc'])
+    // The well-known document is not a version list here: the URL given is the API root (as openEO).
+    expect(urls).toEqual([
+      'https://openeo.example/api/v1/.well-known/openeo',
+      'https://openeo.example/api/v1/credentials/oidc',
+    ])
+  })
+
+  it('follows /.well-known/openeo to the API root, unless told not to', async () => {
+    const urls: string[] = []
+    const fetch = async (input: string | URL | Request) => {
+      urls.push(String(input))
+      return String(input).endsWith('/.well-known/openeo')
+        ? Response.json({ versions: [{ url: 'https://openeo.example/openeo/1.2/', api_version: '1.2.0' }] })
+        : Response.json({ providers: [{ id: 'a', issuer: 'https://i.example', title: 'A' }] })
+    }
+    const source = openEoProviderSource('https://openeo.example', { fetch })
+    expect(source.apiUrl).toBe('https://openeo.example')
+    await source.providers()
+    expect(urls).toEqual([
+      'https://openeo.example/.well-known/openeo',
+      'https://openeo.example/openeo/1.2/credentials/oidc',
+    ])
+    urls.length = 0
+    await openEoProviderSource('https://openeo.example/x', { fetch, versionDiscovery: false }).providers()
+    expect(urls).toEqual(['https://openeo.example/x/credentials/oidc'])
   })
 
   const faults: Array<[string, () => Promise<Response>, string]> = [
@@ -183,7 +211,160 @@ describe('openEoProviderSource', () => {
   })
 })
 
+describe('discoverOpenEoApi (openEO Connection.version_discovery)', () => {
+  const answer =
+    (body: unknown, status = 200) =>
+    async () =>
+      status === 200 ? Response.json(body) : new Response('no', { status })
+  const cases: Array<[string, () => Promise<Response>, string]> = [
+    [
+      'production versions first, highest first',
+      answer({
+        versions: [
+          { url: 'https://b.example/openeo/1.1', api_version: '1.1.0' },
+          { url: 'https://b.example/openeo/1.3', api_version: '1.3.0', production: false },
+          { url: 'https://b.example/openeo/1.2', api_version: '1.2.0', production: true },
+          { url: 'https://b.example/openeo/0.9', api_version: '0.9.9' },
+        ],
+      }),
+      'https://b.example/openeo/1.2',
+    ],
+    [
+      'numeric, not text, order (1.10 > 1.9)',
+      answer({
+        versions: [
+          { url: 'https://b.example/v1.9', api_version: '1.9.0' },
+          { url: 'https://b.example/v1.10', api_version: '1.10.0' },
+        ],
+      }),
+      'https://b.example/v1.10',
+    ],
+    [
+      'only non-production versions: the highest of them',
+      answer({
+        versions: [
+          { url: 'https://b.example/dev1', api_version: '1.1.0', production: false },
+          { url: 'https://b.example/dev2', api_version: '1.2.0', production: false },
+        ],
+      }),
+      'https://b.example/dev2',
+    ],
+    [
+      'only versions below 1.0.0: the URL given',
+      answer({ versions: [{ url: 'https://b.example/old', api_version: '0.4.2' }] }),
+      'https://b.example',
+    ],
+    ['a 404: the URL given', answer(null, 404), 'https://b.example'],
+    ['not JSON: the URL given', async () => new Response('<html>'), 'https://b.example'],
+    [
+      'a non-http version URL: skipped',
+      answer({ versions: [{ url: 'file:///etc/passwd', api_version: '1.2.0' }] }),
+      'https://b.example',
+    ],
+    [
+      'a network failure: the URL given',
+      async () => {
+        throw new TypeError('fetch failed')
+      },
+      'https://b.example',
+    ],
+  ]
+  for (const [what, fetch, expected] of cases)
+    it(what, async () => {
+      expect(await discoverOpenEoApi('b.example/', { fetch })).toBe(expected)
+    })
+})
+
+describe('hostile APIs', () => {
+  const where = 'https://api.example/credentials/oidc'
+  const one = (provider: Record<string, unknown>) => ({
+    providers: [{ id: 'egi', issuer: 'https://i.example', title: 'EGI', ...provider }],
+  })
+  it('refuses ids outside the provider id rule, quoting them with escapes', () => {
+    for (const id of ['evil\u001b]52;c;ZXZpbA==\u0007', 'a/b', 'x y', '\u009b2K']) {
+      const error = errorOf(() => parseOpenEoProviders(one({ id }), where))
+      expect(error.code).toBe('ERR_INVALID_RESPONSE')
+      expect(error.message).toContain('not a valid provider id')
+      expect(printable(error.message)).toBe(error.message) // no control character left
+    }
+  })
+
+  it('strips control characters from titles and refuses issuers with them', () => {
+    const [provider] = parseOpenEoProviders(
+      one({ title: 'EGI\u001b[2K\r\u001b]52;c;ZXZpbA==\u0007 Check-in' }),
+      where,
+    )
+    expect(provider?.title).toBe('EGI[2K]52;c;ZXZpbA== Check-in')
+    expect(printable('a\u0000b\u007fc\u0085d')).toBe('abcd')
+    const error = errorOf(() => parseOpenEoProviders(one({ issuer: 'https://i.example/\u001b[2K' }), where))
+    expect(error.message).toContain('\\u001b')
+    expect(errorOf(() => parseOpenEoProviders(one({ issuer: 'javascript:alert(1)' }), where)).code).toBe(
+      'ERR_INVALID_RESPONSE',
+    )
+  })
+
+  it('refuses authorization_parameters naming a protocol parameter', () => {
+    for (const name of [
+      'redirect_uri',
+      'state',
+      'client_id',
+      'response_type',
+      'code_challenge',
+      'code_challenge_method',
+    ]) {
+      const error = errorOf(() =>
+        parseOpenEoProviders(one({ authorization_parameters: { [name]: 'x' } }), where),
+      )
+      expect(error.code).toBe('ERR_INVALID_RESPONSE')
+      expect(error.message).toContain(`"${name}"`)
+    }
+    expect(
+      parseOpenEoProviders(one({ authorization_parameters: { prompt: 'login' } }), where)[0],
+    ).toMatchObject({
+      authorizationParameters: { prompt: 'login' },
+    })
+  })
+})
+
 describe('withAdvertisedProviders', () => {
+  it('never silently rewrites a configured provider’s parameters or scopes', () => {
+    const start: KeyfobConfig = {
+      ...emptyConfig(),
+      providers: {
+        egi: {
+          issuer: 'https://egi.example',
+          authorizationParameters: { prompt: 'login' },
+          scopes: ['email'],
+        },
+      },
+    }
+    const warnings: string[] = []
+    const config = withAdvertisedProviders(
+      start,
+      'https://api.example',
+      [
+        {
+          id: 'egi',
+          issuer: 'https://egi.example',
+          title: 'EGI',
+          authorizationParameters: { prompt: 'none' },
+          defaultClients: [{ clientId: 'd', grantTypes: ['refresh_token'] }],
+        },
+      ],
+      { onWarning: (w) => warnings.push(w) },
+    )
+    expect(config.providers.egi).toEqual({
+      issuer: 'https://egi.example',
+      title: 'EGI',
+      authorizationParameters: { prompt: 'login' },
+      scopes: ['email'],
+      defaultClients: [{ clientId: 'd', grantTypes: ['refresh_token'] }],
+    })
+    expect(warnings).toHaveLength(2)
+    expect(warnings[0]).toContain('keeping the configured scopes')
+    expect(warnings[1]).toContain('keeping the configured authorizationParameters {"prompt":"login"}')
+  })
+
   it('adds providers in the API order and keeps a locally configured client', () => {
     const start: KeyfobConfig = {
       ...emptyConfig(),
@@ -222,7 +403,45 @@ describe('withAdvertisedProviders', () => {
 describe('openEO helpers', () => {
   it('formats the openEO bearer and refuses an id with a slash', () => {
     expect(openEoAuthorization('egi')('tok')).toBe('Bearer oidc/egi/tok')
+    expect(openEoBearer('egi', 'tok')).toBe('oidc/egi/tok')
     expect(errorOf(() => openEoAuthorization('a/b')).code).toBe('ERR_INVALID_ARGUMENT')
+    expect(errorOf(() => openEoBearer('', 'tok')).code).toBe('ERR_INVALID_ARGUMENT')
+  })
+
+  it('logs in with Basic credentials at /credentials/basic, as openEO does', async () => {
+    const seen: Array<[string, string | null]> = []
+    const fetch = async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input)
+      const authorization = new Headers(init?.headers).get('authorization')
+      seen.push([url, authorization])
+      if (url.endsWith('/.well-known/openeo'))
+        return Response.json({ versions: [{ url: 'https://b.example/openeo/1.2', api_version: '1.2.0' }] })
+      return authorization === `Basic ${btoa('alice:s3cret')}`
+        ? Response.json({ access_token: 'b-tok' })
+        : Response.json({ code: 'CredentialsInvalid' }, { status: 403 })
+    }
+    expect(
+      await openEoBasicLogin('https://b.example', { username: 'alice', password: 's3cret', fetch }),
+    ).toEqual({
+      apiRoot: 'https://b.example/openeo/1.2',
+      bearer: 'basic//b-tok',
+    })
+    expect(seen[1]?.[0]).toBe('https://b.example/openeo/1.2/credentials/basic')
+    const denied = await openEoBasicLogin('https://b.example', {
+      username: 'alice',
+      password: 'nope',
+      fetch,
+    }).catch((e: KeyfobError) => e)
+    expect(denied).toMatchObject({ code: 'ERR_ACCESS_DENIED' })
+    expect((denied as Error).message).toContain('"alice"')
+    expect((denied as Error).message).not.toContain('nope')
+    const missing = await openEoBasicLogin('https://b.example', {
+      username: 'a',
+      password: 'b',
+      versionDiscovery: false,
+      fetch: async () => new Response('no', { status: 404 }),
+    }).catch((e: KeyfobError) => e)
+    expect(missing).toMatchObject({ code: 'ERR_UNSUPPORTED' })
   })
 
   it('treats only 401/403 TokenInvalid as a rejected token', async () => {

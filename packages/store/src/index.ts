@@ -30,9 +30,13 @@ export { type FileLockOptions, withFileLock } from './lock.ts'
 export { memoryConfigStore, memoryTokenStore } from './memory.ts'
 export {
   importOpenEo,
+  type OpenEoFileReport,
   type OpenEoImportOptions,
   type OpenEoImportResult,
   type OpenEoPaths,
+  type OpenEoSearchPaths,
+  openEoCandidates,
   openEoPaths,
+  openEoSearchPaths,
 } from './openeo.ts'
 export { defaultPaths, type KeyfobPaths, type PathEnvironment } from './paths.ts'

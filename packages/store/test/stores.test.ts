@@ -21,11 +21,14 @@ import {
   importOpenEo,
   memoryConfigStore,
   memoryTokenStore,
+  openEoCandidates,
   openEoPaths,
+  openEoSearchPaths,
   StoreError,
   withFileLock,
 } from '../src/index.ts'
 import { SECRET, tokenStoreContract } from './contract.ts'
+import { authConfigJson, refreshTokensJson, writeOpenEoFile } from './fixtures/openeo.ts'
 
 const posix = process.platform !== 'win32'
 const tempDir = () => mkdtempSync(join(tmpdir(), 'keyfob-store-'))
@@ -275,6 +278,53 @@ describe('defaultPaths', () => {
     })
   }
 
+  it('openEO candidates are openeo/config.py’s _get_user_dir lists, per platform', () => {
+    const app = 'openeo-python-client'
+    // Windows: %APPDATA%, then ~\\AppData\\Roaming, then the XDG fallback (~/.config or ~/.local/share).
+    const win = { platform: 'win32', homedir: 'C:\\Users\\ann', env: { APPDATA: 'D:\\Roaming' } }
+    expect(openEoCandidates('config', win)).toEqual([
+      `D:\\Roaming\\${app}`,
+      `C:\\Users\\ann\\AppData\\Roaming\\${app}`,
+      `C:\\Users\\ann\\.config\\${app}`,
+    ])
+    expect(openEoCandidates('data', win)).toEqual([
+      `D:\\Roaming\\${app}`,
+      `C:\\Users\\ann\\AppData\\Roaming\\${app}`,
+      `C:\\Users\\ann\\.local\\share\\${app}`,
+    ])
+    expect(openEoPaths({ ...win, env: {} })).toEqual({
+      configDir: `C:\\Users\\ann\\AppData\\Roaming\\${app}`,
+      dataDir: `C:\\Users\\ann\\AppData\\Roaming\\${app}`,
+    })
+    // macOS: XDG first when set, then ~/Library/Preferences (config) or ~/Library (data).
+    expect(
+      openEoCandidates('data', { platform: 'darwin', homedir: '/Users/a', env: { XDG_DATA_HOME: '/x' } }),
+    ).toEqual([`/x/${app}`, `/Users/a/Library/${app}`, `/Users/a/.local/share/${app}`])
+    // OPENEO_CONFIG_HOME first, for both files, as-is.
+    expect(
+      openEoCandidates('data', { platform: 'linux', homedir: '/h', env: { OPENEO_CONFIG_HOME: '/o' } }),
+    ).toEqual(['/o', `/h/.local/share/${app}`])
+  })
+
+  it('openEO paths: the first candidate that exists, as openEO picks it', () => {
+    const home = tempDir()
+    const env = { XDG_CONFIG_HOME: join(home, 'xdg') }
+    // $XDG_CONFIG_HOME/openeo-python-client is missing but ~/.config/openeo-python-client exists.
+    mkdirSync(join(home, '.config', 'openeo-python-client'), { recursive: true })
+    expect(openEoPaths({ env, platform: 'linux', homedir: home }).configDir).toBe(
+      join(home, '.config', 'openeo-python-client'),
+    )
+    // `from` is searched first for both files, then openEO's own places; configFrom/dataFrom alone.
+    expect(openEoSearchPaths({ from: '/f' }, { env: {}, platform: 'linux', homedir: '/h' })).toEqual({
+      configDirs: ['/f', '/h/.config/openeo-python-client'],
+      dataDirs: ['/f', '/h/.local/share/openeo-python-client'],
+    })
+    expect(
+      openEoSearchPaths({ from: '/f', dataFrom: '/d' }, { env: {}, platform: 'linux', homedir: '/h' })
+        .dataDirs,
+    ).toEqual(['/d'])
+  })
+
   it('openEO paths follow its own rules', () => {
     expect(openEoPaths({ env: { OPENEO_CONFIG_HOME: '/o' }, platform: 'linux', homedir: '/h' })).toEqual({
       configDir: '/o',
@@ -396,5 +446,177 @@ describe('importOpenEo', () => {
     expect(bad.code).toBe('ERR_IMPORT')
     expect(bad.message).not.toContain(SECRET)
     expect(existsSync(join(empty.configDir, 'auth-config.json'))).toBe(true)
+  })
+
+  it('finds each file in its own directory, with `from` naming either one', async () => {
+    const home = tempDir()
+    const environment = { env: {}, platform: 'linux', homedir: home }
+    const configDir = join(home, '.config', 'openeo-python-client')
+    const dataDir = join(home, '.local', 'share', 'openeo-python-client')
+    writeOpenEoFile(
+      configDir,
+      'auth-config.json',
+      authConfigJson({
+        'https://openeo.example': { providers: { egi: { clientId: 'c1', issuer: 'https://idp.example' } } },
+      }),
+    )
+    writeOpenEoFile(
+      dataDir,
+      'refresh-tokens.json',
+      refreshTokensJson([{ issuer: 'https://idp.example', clientId: 'c1', refreshToken: SECRET }]),
+    )
+    for (const from of [undefined, configDir, dataDir]) {
+      const result = await importOpenEo({
+        config: memoryConfigStore(),
+        tokens: memoryTokenStore(),
+        search: openEoSearchPaths(from === undefined ? {} : { from }, environment),
+      })
+      expect(result.files).toEqual({
+        authConfig: join(configDir, 'auth-config.json'),
+        refreshTokens: join(dataDir, 'refresh-tokens.json'),
+      })
+      expect(result.tokens).toBe(1)
+      expect(result.reports.map((r) => [r.file, r.imported.length, r.skipped])).toEqual([
+        ['auth-config.json', 3, []],
+        ['refresh-tokens.json', 1, []],
+      ])
+    }
+  })
+
+  it('refresh-tokens.json alone makes the provider and client from its issuer and client id', async () => {
+    const dataDir = tempDir()
+    writeOpenEoFile(
+      dataDir,
+      'refresh-tokens.json',
+      refreshTokensJson([
+        {
+          issuer: 'https://aai.egi.example/auth/realms/egi/',
+          clientId: 'openeo-platform-default-client',
+          refreshToken: SECRET,
+        },
+      ]),
+    )
+    const config = memoryConfigStore()
+    const tokens = memoryTokenStore()
+    const result = await importOpenEo({
+      config,
+      tokens,
+      search: { configDirs: [tempDir()], dataDirs: [dataDir] },
+    })
+    expect(result.files).toEqual({ refreshTokens: join(dataDir, 'refresh-tokens.json') })
+    expect(result.reports[0].path).toBeNull()
+    expect((await config.read()).providers).toEqual({
+      'aai.egi.example': {
+        issuer: 'https://aai.egi.example/auth/realms/egi',
+        client: { clientId: 'openeo-platform-default-client' },
+      },
+    })
+    expect(
+      await tokens.get({
+        issuer: 'https://aai.egi.example/auth/realms/egi',
+        clientId: 'openeo-platform-default-client',
+      }),
+    ).toMatchObject({ refreshToken: SECRET })
+  })
+
+  it('keeps the default client of --use-default-client (client_id: null)', async () => {
+    const dir = tempDir()
+    writeOpenEoFile(
+      dir,
+      'auth-config.json',
+      authConfigJson({
+        'https://a.example': { providers: { egi: { clientId: null, issuer: 'https://idp.example' } } },
+        'https://b.example': { providers: { other: { clientId: null, issuer: 'https://idp2.example' } } },
+        'https://c.example': { providers: { third: { clientId: null, issuer: 'https://idp3.example' } } },
+        'ftp://not-an-api': { providers: { fourth: { clientId: null, issuer: 'https://idp4.example' } } },
+      }),
+    )
+    writeOpenEoFile(
+      dir,
+      'refresh-tokens.json',
+      refreshTokensJson([
+        { issuer: 'https://idp.example', clientId: 'default-client', refreshToken: SECRET },
+      ]),
+    )
+    const config = memoryConfigStore()
+    const asked: string[] = []
+    const result = await importOpenEo({
+      config,
+      tokens: memoryTokenStore(),
+      from: { configDir: dir, dataDir: dir },
+      defaultClients: async (api, id) => {
+        asked.push(`${api} ${id}`)
+        return api === 'https://b.example' ? [{ clientId: 'adv', grantTypes: ['refresh_token'] }] : undefined
+      },
+    })
+    const providers = (await config.read()).providers
+    expect(providers.egi?.client).toEqual({ clientId: 'default-client' }) // from refresh-tokens.json
+    expect(providers.other?.defaultClients).toEqual([{ clientId: 'adv', grantTypes: ['refresh_token'] }]) // from the API
+    expect(providers.third).toEqual({ issuer: 'https://idp3.example' })
+    expect(asked).toEqual(['https://a.example egi', 'https://b.example other', 'https://c.example third'])
+    expect(result.skipped).toEqual([
+      expect.stringContaining(
+        "client of provider third of https://c.example: openEO uses the API's default client",
+      ),
+      'backend "ftp://not-an-api": not a URL',
+    ])
+  })
+
+  it('never clobbers what keyfob has without overwrite, and lists every difference', async () => {
+    const dir = tempDir()
+    writeOpenEoFile(
+      dir,
+      'auth-config.json',
+      authConfigJson({
+        'https://openeo.example': {
+          basic: { username: 'john', password: 'j0hn123' },
+          providers: { egi: { clientId: 'theirs', clientSecret: 'x', issuer: 'https://idp.example' } },
+        },
+        'https://nopass.example': { basic: { username: 'ann' } },
+      }),
+    )
+    writeOpenEoFile(
+      dir,
+      'refresh-tokens.json',
+      refreshTokensJson([{ issuer: 'https://idp.example', clientId: 'theirs', refreshToken: 'openeo-rt' }]),
+    )
+    const start = {
+      ...emptyConfig(),
+      providers: { egi: { issuer: 'https://idp.example', client: { clientId: 'mine' } } },
+      apis: { 'https://openeo.example': { basic: { username: 'alice', password: 'a11ce' } } },
+    }
+    const config = memoryConfigStore(start)
+    const tokens = memoryTokenStore()
+    await tokens.set(
+      { issuer: 'https://idp.example', clientId: 'theirs' },
+      { refreshToken: 'keyfob-rt', updatedAt: 1 },
+    )
+    const from = { configDir: dir, dataDir: dir }
+    const kept = await importOpenEo({ config, tokens, from })
+    const after = await config.read()
+    expect(after.providers.egi?.client).toEqual({ clientId: 'mine' })
+    expect(after.apis['https://openeo.example']?.basic).toEqual({ username: 'alice', password: 'a11ce' })
+    expect(after.apis['https://nopass.example']?.basic).toBeUndefined()
+    expect((await tokens.get({ issuer: 'https://idp.example', clientId: 'theirs' }))?.refreshToken).toBe(
+      'keyfob-rt',
+    )
+    expect(kept.skipped).toEqual([
+      'Basic credentials for https://openeo.example: keyfob has alice, openEO has john (kept keyfob’s; import with --overwrite to replace it)',
+      'client of provider egi: keyfob has mine, openEO has theirs (kept keyfob’s; import with --overwrite to replace it)',
+      'Basic credentials of ann for https://nopass.example: openEO stored no password; run keyfob add-basic https://nopass.example --username ann',
+      'refresh token for theirs at https://idp.example: keyfob already has another one (import with --overwrite to replace it)',
+    ])
+    expect(JSON.stringify(kept)).not.toMatch(/j0hn123|a11ce|openeo-rt|keyfob-rt/)
+
+    const replaced = await importOpenEo({ config, tokens, from, overwrite: true })
+    const now = await config.read()
+    expect(now.providers.egi?.client).toEqual({ clientId: 'theirs', clientSecret: 'x' })
+    expect(now.apis['https://openeo.example']?.basic).toEqual({ username: 'john', password: 'j0hn123' })
+    expect((await tokens.get({ issuer: 'https://idp.example', clientId: 'theirs' }))?.refreshToken).toBe(
+      'openeo-rt',
+    )
+    expect(replaced.reports[0].imported).toContain(
+      'Basic credentials of john for https://openeo.example (replaced: keyfob has alice, openEO has john)',
+    )
   })
 })

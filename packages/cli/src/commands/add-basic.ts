@@ -1,9 +1,12 @@
 /** `keyfob add-basic <api-url>`: HTTP Basic credentials for an API. @module */
-import { normalizeApiUrl } from '@keyfob/core'
+import { KeyfobError, normalizeApiUrl } from '@keyfob/core'
 import { type Context, EXIT, UsageError } from '../context.ts'
 import { openStores } from '../options.ts'
 
-/** Stores a user name and password for an API (the password from $KEYFOB_PASSWORD or a prompt). */
+/**
+ * Stores a user name and password for an API (the password from $KEYFOB_PASSWORD or a prompt),
+ * after trying them at the API's `/credentials/basic` unless `--no-try`.
+ */
 export async function run(
   ctx: Context,
   { values, positionals }: { values: Record<string, unknown>; positionals: string[] },
@@ -22,6 +25,23 @@ export async function run(
     ctx.env.KEYFOB_PASSWORD ||
     (await ctx.prompt(`Password for ${username}: `, { flag: '$KEYFOB_PASSWORD', secret: true }))
   if (password === '') throw new UsageError('the password is empty')
+  if (values['no-try'] !== true) {
+    // As openeo-auth does: try them at the API's /credentials/basic before storing them.
+    const { openEoBasicLogin } = await import('@keyfob/flows')
+    ctx.info(`Trying the credentials of ${username} at ${api}`)
+    try {
+      const { apiRoot } = await openEoBasicLogin(api, { username, password, signal: ctx.signal })
+      if (!ctx.globals.json) ctx.note(`${apiRoot}/credentials/basic accepted the credentials of ${username}.`)
+    } catch (error) {
+      if (error instanceof KeyfobError && error.code !== 'ERR_ABORTED')
+        throw new KeyfobError(
+          error.code,
+          `${error.message}; nothing was stored (pass --no-try to store them without trying)`,
+          { cause: error.cause },
+        )
+      throw error
+    }
+  }
   const { config } = openStores(ctx)
   await config.update((c) => ({
     ...c,

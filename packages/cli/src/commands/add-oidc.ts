@@ -4,12 +4,22 @@
  *
  * @module
  */
-import { discover, type KeyfobConfig, KeyfobError, normalizeApiUrl, type ProviderEntry } from '@keyfob/core'
-import { type AdvertisedProvider, openEoProviderSource, withAdvertisedProviders } from '@keyfob/flows'
+import {
+  discover,
+  isProviderId,
+  type KeyfobConfig,
+  KeyfobError,
+  normalizeApiUrl,
+  type ProviderEntry,
+} from '@keyfob/core'
+import {
+  type AdvertisedProvider,
+  discoverOpenEoApi,
+  openEoProviderSource,
+  withAdvertisedProviders,
+} from '@keyfob/flows'
 import { type Context, EXIT, UsageError } from '../context.ts'
 import { openStores, secretOf } from '../options.ts'
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** Adds (or updates) a provider and its client in the configuration. */
 export async function run(
@@ -28,7 +38,7 @@ export async function run(
   try {
     const as = await discover(url, { signal: ctx.signal, retries: 0, timeoutMs: 15_000 })
     const id = typeof values['provider-id'] === 'string' ? values['provider-id'] : new URL(as.issuer).hostname
-    if (!ID.test(id))
+    if (!isProviderId(id))
       throw new UsageError(
         `provider id ${JSON.stringify(id)} must be letters, digits, ".", "_" or "-"; pass --provider-id`,
       )
@@ -53,13 +63,17 @@ export async function run(
     issuerError = error
   }
 
-  // An openEO API?
+  // An openEO API? Its root is found as openEO's client finds it (/.well-known/openeo).
   let advertised: readonly AdvertisedProvider[]
   try {
-    advertised = await openEoProviderSource(url, { onWarning: (w) => ctx.note(`warning: ${w}`) }).providers({
-      signal: ctx.signal,
-    })
+    const root = await discoverOpenEoApi(url, { signal: ctx.signal })
+    ctx.info(`${url}: API root ${root}`)
+    advertised = await openEoProviderSource(root, {
+      versionDiscovery: false,
+      onWarning: (w) => ctx.note(`warning: ${w}`),
+    }).providers({ signal: ctx.signal })
   } catch (error) {
+    if ((error as KeyfobError).code === 'ERR_ABORTED') throw error
     const code =
       (issuerError as KeyfobError).code === 'ERR_NETWORK' && (error as KeyfobError).code === 'ERR_NETWORK'
         ? 'ERR_NETWORK'
@@ -93,7 +107,9 @@ export async function run(
   const client = await askClient(ctx, values, Boolean(chosen.defaultClients?.length))
   const providerId = id
   const next = await config.update((c) => {
-    const merged = withAdvertisedProviders(c, url, advertised)
+    const merged = withAdvertisedProviders(c, url, advertised, {
+      onWarning: (w) => ctx.note(`warning: ${w}`),
+    })
     const entry = merged.providers[providerId] as ProviderEntry
     return withDefault(
       {

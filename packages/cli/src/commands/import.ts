@@ -1,9 +1,10 @@
 /** `keyfob import openeo`: take over the openEO client's configuration and refresh tokens. @module */
-import { importOpenEo, openEoPaths } from '@keyfob/store'
+import type { ClientEntry } from '@keyfob/core'
+import { importOpenEo, openEoSearchPaths } from '@keyfob/store'
 import { type Context, EXIT, UsageError } from '../context.ts'
 import { openStores } from '../options.ts'
 
-/** Imports from another tool; only `openeo` exists. */
+/** Imports from another tool; only `openeo` exists. Reports per file what it imported and skipped. */
 export async function run(
   ctx: Context,
   { values, positionals }: { values: Record<string, unknown>; positionals: string[] },
@@ -14,21 +15,51 @@ export async function run(
         ? `cannot import from ${JSON.stringify(positionals[0])}; only "openeo" is known`
         : 'missing what to import: keyfob import openeo',
     )
-  const from =
-    typeof values.from === 'string'
-      ? { configDir: values.from, dataDir: values.from }
-      : openEoPaths({ env: ctx.env })
+  const pick = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined)
+  const from = pick('from')
+  const configFrom = pick('config-from')
+  const dataFrom = pick('data-from')
+  const search = openEoSearchPaths(
+    {
+      ...(from !== undefined ? { from } : {}),
+      ...(configFrom !== undefined ? { configFrom } : {}),
+      ...(dataFrom !== undefined ? { dataFrom } : {}),
+    },
+    { env: ctx.env },
+  )
   const { config, tokens } = openStores(ctx)
-  const result = await importOpenEo({ config, tokens, from, overwrite: values.overwrite === true })
-  if (ctx.globals.json) ctx.json(result)
-  else {
-    ctx.note(
-      `Imported from ${[result.files.authConfig, result.files.refreshTokens].filter(Boolean).join(' and ')}:`,
-    )
-    ctx.note(
-      `  ${result.providers.length} provider(s) (${result.providers.join(', ') || 'none'}), ${result.apis.length} API(s), ${result.tokens} refresh token(s)`,
-    )
-    for (const s of result.skipped) ctx.note(`  skipped: ${s}`)
+  // openEO's "default client" (client_id: null) is whatever the API advertises; ask it.
+  const defaultClients = async (api: string, id: string): Promise<readonly ClientEntry[] | undefined> => {
+    const { openEoProviderSource } = await import('@keyfob/flows')
+    try {
+      const providers = await openEoProviderSource(api, { timeoutMs: 10_000 }).providers({
+        signal: ctx.signal,
+      })
+      return providers.find((p) => p.id === id)?.defaultClients
+    } catch (error) {
+      ctx.info(`${api}: ${(error as Error).message}`)
+      return undefined
+    }
   }
+  const result = await importOpenEo({
+    config,
+    tokens,
+    search,
+    overwrite: values.overwrite === true,
+    defaultClients,
+  })
+  if (ctx.globals.json) ctx.json(result)
+  else
+    for (const report of result.reports) {
+      if (report.path === null) {
+        ctx.note(`${report.file}: not found (looked in ${report.searched.join(', ')})`)
+        continue
+      }
+      ctx.note(
+        `${report.path}: imported ${report.imported.length}, skipped ${report.skipped.length}${report.imported.length + report.skipped.length ? ':' : ''}`,
+      )
+      for (const line of report.imported) ctx.note(`  imported: ${line}`)
+      for (const line of report.skipped) ctx.note(`  skipped: ${line}`)
+    }
   return EXIT.ok
 }

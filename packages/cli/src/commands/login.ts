@@ -25,9 +25,27 @@ import { openStores, relative, selectionOf, withClientSecret } from '../options.
 
 const METHODS = Object.keys(LOGIN_GRANTS) as LoginMethod[]
 
+/** openeo-auth's `--flow` values (and keyfob's names), to the grant flags. */
+const FLOWS: Readonly<Record<string, LoginMethod>> = {
+  device: 'device',
+  'auth-code': 'browser',
+  browser: 'browser',
+  'client-credentials': 'client-credentials',
+  password: 'password',
+}
+
 /** Logs in at the selected provider and stores the tokens under its issuer, client and account. */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
-  const chosen = METHODS.filter((g) => values[g] === true)
+  const chosen: LoginMethod[] = METHODS.filter((g) => values[g] === true)
+  if (typeof values.flow === 'string') {
+    // openeo-auth's --flow device|auth-code.
+    const flow = FLOWS[values.flow]
+    if (flow === undefined)
+      throw new UsageError(
+        `--flow ${JSON.stringify(values.flow)} is not one of ${Object.keys(FLOWS).join(', ')}`,
+      )
+    if (!chosen.includes(flow)) chosen.push(flow)
+  }
   if (chosen.length > 1) throw new UsageError(`choose one of --${chosen.join(', --')}`)
   const mode: LoginMethod = chosen[0] ?? 'device'
   const grant: Grant = LOGIN_GRANTS[mode]
