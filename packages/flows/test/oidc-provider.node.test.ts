@@ -187,7 +187,14 @@ describe('flows against oidc-provider', () => {
     await store.set(session.key, { ...first.record, expiresAt: Date.now() - 1 })
     const token = await session.accessToken()
     expect(token).not.toBe(first.accessToken)
-    expect(await session.logout()).toEqual({ revoked: true })
+    expect(await session.logout()).toEqual({
+      revoked: true,
+      removed: true,
+      tokens: [
+        { token: 'refresh_token', outcome: 'revoked' },
+        { token: 'access_token', outcome: 'revoked' },
+      ],
+    })
     expect(await store.get(session.key)).toBeUndefined()
     // oidc-provider revoked the grant: the refresh token no longer works.
     await expect(
