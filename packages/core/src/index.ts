@@ -15,6 +15,22 @@ export {
   validateConfig,
 } from './config.ts'
 export {
+  type ApiEntry,
+  type BasicCredentials,
+  type ClientEntry,
+  type ConfigStore,
+  emptyConfig,
+  type KeyfobConfig,
+  type LockOptions,
+  type ProviderEntry,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  type TokenUpdate,
+  tokenKeyId,
+  updateUnderLock,
+} from './contracts.ts'
+export {
   KeyfobError,
   type KeyfobErrorCode,
   type LocalErrorCode,
@@ -57,18 +73,4 @@ export {
   type TokenRequest,
 } from './machines.ts'
 export { fingerprint, redactConfig, redactRecord } from './redact.ts'
-export {
-  type ApiEntry,
-  type BasicCredentials,
-  type ClientEntry,
-  type ConfigStore,
-  emptyConfig,
-  type KeyfobConfig,
-  type LockOptions,
-  type ProviderEntry,
-  type TokenKey,
-  type TokenRecord,
-  type TokenStore,
-  tokenKeyId,
-} from './contracts.ts'
 export { type TokenResponse, TokenSet } from './tokens.ts'

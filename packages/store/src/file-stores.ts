@@ -16,11 +16,12 @@ import {
   type TokenRecord,
   type TokenStore,
   tokenKeyId,
+  updateUnderLock,
   validateConfig,
 } from '@keyfob/core'
-import { readPrivateJson, writePrivateJson } from './private-json.ts'
 import { type FileLockOptions, withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
+import { readPrivateJson, writePrivateJson } from './private-json.ts'
 
 /** One stored credential in `tokens.json`. Unknown fields are kept on rewrite. */
 interface TokenEntry {
@@ -121,7 +122,7 @@ export function fileTokenStore(options: FileTokenStoreOptions = {}): FileTokenSt
       },
       fileLock,
     )
-  return {
+  const store: FileTokenStore = {
     kind: 'file',
     path,
     async get(key) {
@@ -159,7 +160,11 @@ export function fileTokenStore(options: FileTokenStoreOptions = {}): FileTokenSt
         ...(lockOptions.signal ? { signal: lockOptions.signal } : {}),
       })
     },
+    update(key, fn, lockOptions) {
+      return updateUnderLock(store, key, fn, lockOptions)
+    },
   }
+  return store
 }
 
 /** Options of {@link fileConfigStore}. */

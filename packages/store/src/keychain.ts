@@ -9,7 +9,14 @@
  */
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { type LockOptions, type TokenKey, type TokenRecord, type TokenStore, tokenKeyId } from '@keyfob/core'
+import {
+  type LockOptions,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+  updateUnderLock,
+} from '@keyfob/core'
 import { StoreError } from './errors.ts'
 import { withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
@@ -354,7 +361,7 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
 
   const same = (a: TokenKey, b: TokenKey) => tokenKeyId(a) === tokenKeyId(b)
 
-  return {
+  const store: KeychainTokenStore = {
     kind: 'keychain',
     async probe() {
       const canary = `probe-${process.pid}-${Date.now()}`
@@ -399,5 +406,9 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         ...(lockOptions.signal ? { signal: lockOptions.signal } : {}),
       })
     },
+    update(key, fn, lockOptions) {
+      return updateUnderLock(store, key, fn, lockOptions)
+    },
   }
+  return store
 }

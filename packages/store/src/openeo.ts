@@ -16,8 +16,8 @@ import {
   type TokenStore,
 } from '@keyfob/core'
 import { errnoOf, StoreError } from './errors.ts'
-import { checkPermissions } from './private-json.ts'
 import type { PathEnvironment } from './paths.ts'
+import { checkPermissions } from './private-json.ts'
 
 /** Where the openEO client keeps its files. */
 export interface OpenEoPaths {

@@ -52,6 +52,15 @@ describe('file store across processes', () => {
       expect(record.refreshToken).toBe(`rt-${key.clientId.slice(7)}-${key.account}`)
   }, 120_000)
 
+  it('16 processes × 50 TokenStore.update increments of one record: none is lost', async () => {
+    const dir = tempDir()
+    const children = Array.from({ length: 16 }, () => start('update', dir, '50'))
+    expect(await Promise.all(children.map((c) => c.exited))).toEqual(Array(16).fill(0))
+    const entries = await fileTokenStore({ dir }).list()
+    expect(entries).toHaveLength(1)
+    expect(entries[0]?.record.updatedAt).toBe(800)
+  }, 120_000)
+
   it('a writer killed with SIGKILL 50 times: the file always parses, holding the old or the new value', async () => {
     const dir = tempDir()
     const store = fileTokenStore({ dir })
