@@ -36,3 +36,4 @@ export {
   openEoPaths,
 } from './openeo.ts'
 export { defaultPaths, type KeyfobPaths, type PathEnvironment } from './paths.ts'
+export type { StoreWarning, WarningHandler } from './records.ts'
