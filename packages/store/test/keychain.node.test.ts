@@ -146,6 +146,22 @@ describe.skipIf(reason !== undefined)('keychain store on a real gnome-keyring', 
     }
   }, 180_000)
 
+  it('4 processes × 10 TokenStore.update increments of one record: none is lost', async () => {
+    const service = `keyfob-update-${process.pid}`
+    const lockDir = join(home, 'update-locks')
+    const children = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, [raceScript, 'update', lockDir, service, '10'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let err = ''
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+      return new Promise<string>((resolve) => child.once('exit', (code) => resolve(`${code} ${err}`.trim())))
+    })
+    expect(await Promise.all(children)).toEqual(['0', '0', '0', '0'])
+    const store = keychainTokenStore({ service, lockDir, timeoutMs: 20_000 })
+    expect((await store.get({ issuer: 'https://idp.example', clientId: 'counter' }))?.updatedAt).toBe(40)
+  }, 180_000)
+
   it('without a D-Bus session: ERR_KEYCHAIN_UNAVAILABLE saying what to do', () => {
     const result = probeWith(undefined, 3_000)
     expect(result.code).toBe('ERR_KEYCHAIN_UNAVAILABLE')
