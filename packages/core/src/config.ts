@@ -90,12 +90,20 @@ export function authorizationParametersProblem(value: unknown): string | undefin
 }
 
 /**
- * Checks a configuration read from disk or built by hand, and names the first problem.
+ * Checks a configuration read from disk or built by hand, field by field, and names the first
+ * problem. A mistake is an error, not a skipped entry: the configuration is written by the user,
+ * and acting on part of it (a provider silently missing, a client without its secret) would
+ * surprise them more than being told what to fix. Unknown fields are kept (a newer version may
+ * have written them). A message never contains a secret's value.
+ *
+ * Provider ids follow {@link isProviderId}; `constructor` and `prototype` are reserved (with
+ * `__proto__`, which the rule already refuses, they would reach an object's prototype instead of an
+ * entry). `authorizationParameters` may not name {@link RESERVED_AUTHORIZATION_PARAMETERS}.
  *
  * @param value - The parsed JSON.
  * @returns The configuration, typed.
- * @throws KeyfobError `ERR_INVALID_CONFIG` naming the offending field (a provider id that breaks
- * {@link isProviderId}, `authorizationParameters` naming a reserved parameter, ...).
+ * @throws KeyfobError `ERR_INVALID_CONFIG` naming the offending field (`cause.field`, e.g.
+ *   `providers.egi.client.clientId`).
  * @example
  * ```ts
  * const config = validateConfig(JSON.parse(text))
@@ -107,53 +115,92 @@ export function validateConfig(value: unknown): KeyfobConfig {
       cause: { field: where },
     })
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    bad('root', 'must be a JSON object')
-  const config = value as Record<string, unknown>
-  if (typeof config.version !== 'number' || config.version < 1)
-    bad('version', 'must be a schema version number ≥ 1')
-  const providers = config.providers ?? {}
-  if (typeof providers !== 'object' || providers === null || Array.isArray(providers))
-    bad('providers', 'must be an object')
-  for (const [id, entry] of Object.entries(providers as Record<string, unknown>)) {
-    const p = entry as Record<string, unknown> | null
-    if (!isProviderId(id))
-      bad(
-        `providers.${JSON.stringify(id)}`,
-        'the id must be a letter or digit, then up to 63 letters, digits, ".", "_" or "-"',
-      )
-    if (typeof p !== 'object' || p === null) bad(`providers.${id}`, 'must be an object')
-    if (p?.authorizationParameters !== undefined) {
-      const problem = authorizationParametersProblem(p.authorizationParameters)
-      if (problem) bad(`providers.${id}.authorizationParameters`, problem)
-    }
-    if (typeof p?.issuer !== 'string' || !URL.canParse(p.issuer))
-      bad(`providers.${id}.issuer`, `must be an absolute URL, got ${JSON.stringify(p?.issuer)}`)
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+  const object = (v: unknown, where: string): Record<string, unknown> =>
+    isObject(v) ? v : bad(where, 'must be an object')
+  const optionalString = (v: unknown, where: string): void => {
+    if (v !== undefined && typeof v !== 'string') bad(where, 'must be a string')
+  }
+  const optionalStrings = (v: unknown, where: string): void => {
+    if (v !== undefined && !(Array.isArray(v) && v.every((s) => typeof s === 'string')))
+      bad(where, 'must be an array of strings')
+  }
+  const RESERVED = new Set(['__proto__', 'constructor', 'prototype'])
+  const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none']
+  const client = (v: unknown, where: string): void => {
+    const c = object(v, where)
+    if (typeof c.clientId !== 'string' || c.clientId === '')
+      bad(`${where}.clientId`, 'must be a non-empty string')
+    optionalString(c.clientSecret, `${where}.clientSecret`)
+    optionalStrings(c.grantTypes, `${where}.grantTypes`)
     if (
-      p?.scopes !== undefined &&
-      !(Array.isArray(p.scopes) && p.scopes.every((s) => typeof s === 'string'))
-    ) {
-      bad(`providers.${id}.scopes`, 'must be an array of strings')
-    }
-    for (const [i, c] of [
-      ...(p?.client === undefined ? [] : [p.client]),
-      ...((p?.defaultClients as unknown[]) ?? []),
-    ].entries()) {
-      if (typeof (c as { clientId?: unknown })?.clientId !== 'string')
-        bad(`providers.${id} client ${i}`, 'needs a string clientId')
-    }
-  }
-  const apis = config.apis ?? {}
-  if (typeof apis !== 'object' || apis === null || Array.isArray(apis)) bad('apis', 'must be an object')
-  if (
-    config.defaultProvider !== undefined &&
-    !Object.hasOwn(providers as object, String(config.defaultProvider))
-  ) {
-    bad(
-      'defaultProvider',
-      `names ${JSON.stringify(config.defaultProvider)}, which is not a configured provider`,
+      c.tokenEndpointAuthMethod !== undefined &&
+      !AUTH_METHODS.includes(c.tokenEndpointAuthMethod as string)
     )
+      bad(`${where}.tokenEndpointAuthMethod`, `must be one of ${AUTH_METHODS.join(', ')}`)
   }
+
+  const config = object(value, 'root')
+  if (typeof config.version !== 'number' || !Number.isInteger(config.version) || config.version < 1)
+    bad('version', 'must be a schema version number ≥ 1')
+  const providers = object(config.providers ?? {}, 'providers')
+  for (const [id, entry] of Object.entries(providers)) {
+    if (!isProviderId(id) || RESERVED.has(id))
+      bad(
+        `providers[${JSON.stringify(id)}]`,
+        RESERVED.has(id)
+          ? 'is a reserved name; choose another provider id'
+          : 'a provider id must be a letter or digit, then up to 63 letters, digits, ".", "_" or "-"',
+      )
+    const where = `providers.${id}`
+    const p = object(entry, where)
+    if (typeof p.issuer !== 'string' || !URL.canParse(p.issuer))
+      bad(`${where}.issuer`, `must be an absolute URL, got ${JSON.stringify(p.issuer)}`)
+    optionalString(p.title, `${where}.title`)
+    optionalStrings(p.scopes, `${where}.scopes`)
+    if (p.client !== undefined) client(p.client, `${where}.client`)
+    if (p.defaultClients !== undefined) {
+      if (!Array.isArray(p.defaultClients)) bad(`${where}.defaultClients`, 'must be an array')
+      for (const [i, c] of (p.defaultClients as unknown[]).entries())
+        client(c, `${where}.defaultClients[${i}]`)
+    }
+    if (p.authorizationParameters !== undefined) {
+      const problem = authorizationParametersProblem(p.authorizationParameters)
+      if (problem) bad(`${where}.authorizationParameters`, problem)
+    }
+    if (
+      p.redirectPort !== undefined &&
+      !(
+        Number.isInteger(p.redirectPort) &&
+        (p.redirectPort as number) >= 1 &&
+        (p.redirectPort as number) <= 65_535
+      )
+    )
+      bad(`${where}.redirectPort`, 'must be a port number (1–65535)')
+  }
+  const apis = object(config.apis ?? {}, 'apis')
+  for (const [url, entry] of Object.entries(apis)) {
+    const where = `apis[${JSON.stringify(url)}]`
+    if (!URL.canParse(url)) bad(where, 'the key must be an API base URL')
+    const api = object(entry, where)
+    optionalStrings(api.providers, `${where}.providers`)
+    optionalString(api.defaultProvider, `${where}.defaultProvider`)
+    if (api.basic !== undefined) {
+      const basic = object(api.basic, `${where}.basic`)
+      if (typeof basic.username !== 'string') bad(`${where}.basic.username`, 'must be a string')
+      if (typeof basic.password !== 'string') bad(`${where}.basic.password`, 'must be a string')
+    }
+  }
+  if (config.defaultProvider !== undefined) {
+    if (typeof config.defaultProvider !== 'string') bad('defaultProvider', 'must be a string')
+    if (!Object.hasOwn(providers, config.defaultProvider as string))
+      bad(
+        'defaultProvider',
+        `names ${JSON.stringify(config.defaultProvider)}, which is not a configured provider`,
+      )
+  }
+  optionalString(config.defaultAccount, 'defaultAccount')
   return {
     ...(config as unknown as KeyfobConfig),
     providers: providers as KeyfobConfig['providers'],

@@ -34,7 +34,9 @@ export {
   type TokenKey,
   type TokenRecord,
   type TokenStore,
+  type TokenUpdate,
   tokenKeyId,
+  updateUnderLock,
 } from './contracts.ts'
 export {
   KeyfobError,

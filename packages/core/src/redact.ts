@@ -37,7 +37,9 @@ export async function redactRecord(record: TokenRecord): Promise<TokenRecord> {
 }
 
 /**
- * A configuration with client secrets and passwords replaced by fingerprints.
+ * A configuration with client secrets and passwords replaced by fingerprints. Its `providers` and
+ * `apis` maps have no prototype, so every id is kept as an entry, even `__proto__` (which
+ * `validateConfig` refuses, but a dump must show what is there).
  *
  * @param config - The configuration.
  * @returns A copy safe to print.
@@ -47,7 +49,9 @@ export async function redactRecord(record: TokenRecord): Promise<TokenRecord> {
  * ```
  */
 export async function redactConfig(config: KeyfobConfig): Promise<KeyfobConfig> {
-  const providers: Record<string, unknown> = {}
+  // Maps keyed by ids from a file have no prototype: an id `__proto__` is an entry like any other,
+  // not a call of the prototype setter that would drop it from the dump.
+  const providers: Record<string, unknown> = Object.create(null)
   for (const [id, p] of Object.entries(config.providers)) {
     const client =
       p.client?.clientSecret !== undefined
@@ -62,7 +66,7 @@ export async function redactConfig(config: KeyfobConfig): Promise<KeyfobConfig> 
       : undefined
     providers[id] = { ...p, ...(client ? { client } : {}), ...(defaultClients ? { defaultClients } : {}) }
   }
-  const apis: Record<string, unknown> = {}
+  const apis: Record<string, unknown> = Object.create(null)
   for (const [url, api] of Object.entries(config.apis)) {
     apis[url] = api.basic
       ? { ...api, basic: { ...api.basic, password: await fingerprint(api.basic.password) } }

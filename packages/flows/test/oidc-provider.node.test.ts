@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { TokenRecord, TokenStore } from '@keyfob/core'
-import { tokenKeyId } from '@keyfob/core'
+import { tokenKeyId, updateUnderLock } from '@keyfob/core'
 import Provider from 'oidc-provider'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { browserLogin, clientCredentials, deviceLogin, refreshTokens, Session } from '../src/index.ts'
@@ -181,6 +181,7 @@ describe('flows against oidc-provider', () => {
       delete: async (key) => records.delete(tokenKeyId(key)),
       list: async () => [],
       lock: (_key, fn) => fn(),
+      update: (key, fn) => updateUnderLock(store, key, fn),
     }
     const session = new Session({ issuer, client: { clientId: 'cli' }, store })
     // Stored as expired: the session must refresh, not log in.

@@ -9,6 +9,7 @@ import {
   type TokenRecord,
   type TokenStore,
   tokenKeyId,
+  updateUnderLock,
 } from '@keyfob/core'
 import { createMockIdp } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
@@ -509,6 +510,7 @@ describe('compose your own client (openEO style)', () => {
       delete: async (key) => records.delete(tokenKeyId(key)),
       list: async () => [],
       lock: (_key: TokenKey, fn) => fn(),
+      update: (key, fn) => updateUnderLock(store, key, fn),
     }
     let logins = 0
     const session = new Session({

@@ -9,6 +9,7 @@ import {
   TokenSet,
   type TokenStore,
   tokenKeyId,
+  updateUnderLock,
 } from '@keyfob/core'
 import { createMockIdp, type MockIdp } from '@keyfob/mock-idp'
 import { describe, expect, it } from 'vitest'
@@ -20,7 +21,7 @@ function memoryStore(): TokenStore & { readonly records: Map<string, TokenRecord
   const records = new Map<string, TokenRecord>()
   const keys = new Map<string, TokenKey>()
   const tails = new Map<string, Promise<unknown>>()
-  return {
+  const store: TokenStore & { readonly records: Map<string, TokenRecord> } = {
     kind: 'memory',
     records,
     async get(key) {
@@ -45,7 +46,9 @@ function memoryStore(): TokenStore & { readonly records: Map<string, TokenRecord
       )
       return run
     },
+    update: (key, fn, options) => updateUnderLock(store, key, fn, options),
   }
+  return store
 }
 
 const API = 'https://api.test'

@@ -6,6 +6,11 @@ export type StoreErrorCode =
   | 'ERR_INSECURE_PERMISSIONS'
   /** A file is not valid JSON or not in a known shape; it was moved aside. */
   | 'ERR_CORRUPT_FILE'
+  /**
+   * A keychain entry is not in a known shape, or its parts do not fit together even when read
+   * under the writers' lock. Delete it (keyfob: `token-clear`) and log in again.
+   */
+  | 'ERR_CORRUPT_ENTRY'
   /** Another holder kept the lock longer than the wait allowed. */
   | 'ERR_LOCK_TIMEOUT'
   /** No usable OS keychain: none installed, none running, locked, or not answering in time. */

@@ -1,5 +1,5 @@
 /** An explicit, opt-in chain of token stores: the first that works is used, and you are told which. @module */
-import type { LockOptions, TokenKey, TokenStore } from '@keyfob/core'
+import type { LockOptions, TokenKey, TokenStore, TokenUpdate } from '@keyfob/core'
 
 /** Why a store of the chain was passed over. */
 export interface SkippedStore {
@@ -86,5 +86,7 @@ export function fallbackTokenStore(
     list: async () => (await selected()).list(),
     lock: async <T>(key: TokenKey, fn: () => Promise<T>, lockOptions?: LockOptions) =>
       (await selected()).lock(key, fn, lockOptions),
+    update: async (key: TokenKey, fn: TokenUpdate, lockOptions?: LockOptions) =>
+      (await selected()).update(key, fn, lockOptions),
   }
 }

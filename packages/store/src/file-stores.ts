@@ -11,16 +11,26 @@ import {
   type ConfigStore,
   emptyConfig,
   type KeyfobConfig,
+  KeyfobError,
   type LockOptions,
   type TokenKey,
   type TokenRecord,
   type TokenStore,
   tokenKeyId,
+  updateUnderLock,
   validateConfig,
 } from '@keyfob/core'
 import { type FileLockOptions, withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
-import { readPrivateJson, writePrivateJson } from './private-json.ts'
+import { readPrivateJson, removeStaleTemps, writePrivateJson } from './private-json.ts'
+import {
+  describeKey,
+  keyProblem,
+  onceEach,
+  recordProblem,
+  type WarningHandler,
+  warnOnConsole,
+} from './records.ts'
 
 /** One stored credential in `tokens.json`. Unknown fields are kept on rewrite. */
 interface TokenEntry {
@@ -41,24 +51,26 @@ interface TokenFile {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-/** Checks the shape of `tokens.json`, naming the first problem (never a value). */
+/**
+ * Checks the shape of `tokens.json` as a whole, naming the first problem (never a value). Entries
+ * are checked one by one when used ({@link entryProblem}): one bad entry does not cost the others.
+ */
 function validateTokenFile(value: unknown): TokenFile {
   if (!isObject(value)) throw new Error('the root must be an object')
-  if (typeof value.version !== 'number' || value.version < 1)
-    throw new Error('"version" must be a number ≥ 1')
+  if (typeof value.version !== 'number' || !Number.isInteger(value.version) || value.version < 1)
+    throw new Error('"version" must be an integer ≥ 1')
   if (!Array.isArray(value.tokens)) throw new Error('"tokens" must be an array')
-  value.tokens.forEach((entry, i) => {
-    if (!isObject(entry) || typeof entry.issuer !== 'string' || typeof entry.clientId !== 'string')
-      throw new Error(`tokens[${i}] needs string "issuer" and "clientId"`)
-    if (entry.account !== undefined && typeof entry.account !== 'string')
-      throw new Error(`tokens[${i}].account must be a string`)
-    if (!isObject(entry.record) || typeof entry.record.updatedAt !== 'number')
-      throw new Error(`tokens[${i}].record needs a numeric "updatedAt"`)
-  })
   return value as unknown as TokenFile
 }
 
+/** What is wrong with one entry of `tokens.json`, or `undefined`. */
+function entryProblem(entry: unknown): { field: string; why: string } | undefined {
+  if (!isObject(entry)) return { field: 'entry', why: 'must be an object' }
+  return keyProblem(entry) ?? recordProblem(entry.record)
+}
+
 const sameKey = (entry: TokenEntry, key: TokenKey) =>
+  isObject(entry) &&
   entry.issuer === key.issuer &&
   entry.clientId === key.clientId &&
   (entry.account ?? '') === (key.account ?? '')
@@ -79,6 +91,11 @@ export interface FileTokenStoreOptions {
   readonly keyLockTimeoutMs?: number
   /** Take over a lock older than this; default 60 000 ms. */
   readonly staleLockMs?: number
+  /**
+   * Told about each entry of `tokens.json` skipped because it is not in the known shape (once per
+   * entry and problem), with the file and the key; default a line on `console.warn`.
+   */
+  readonly onWarning?: WarningHandler
 }
 
 /** A {@link TokenStore} on disk, with the path of its file. */
@@ -91,6 +108,13 @@ export interface FileTokenStore extends TokenStore {
  * Tokens in `tokens.json` (mode 0600, directory 0700). Safe for many processes at once: changes
  * happen under an advisory lock and are written atomically; `lock(key)` is a per-key lock across
  * processes, which is what makes one refresh between many processes possible.
+ *
+ * Every entry is checked field by field when read: one that is not in the known shape (say a
+ * string `expiresAt`) is skipped — `get` answers `undefined`, `list` leaves it out — and reported
+ * once through `onWarning` with the file and the key; it stays in the file until a `set` or
+ * `delete` of its key replaces it. Every change (`set`, `delete`, `update`, even a `delete` that
+ * finds nothing) first removes the temp files of writers killed mid-write — full copies of the
+ * file — so `logout` and `token-clear` leave no copy of a refresh token behind.
  *
  * @param options - Directory and lock timing.
  * @returns The store.
@@ -109,23 +133,41 @@ export function fileTokenStore(options: FileTokenStoreOptions = {}): FileTokenSt
     timeoutMs: options.lockTimeoutMs ?? 10_000,
     ...(options.staleLockMs !== undefined ? { staleMs: options.staleLockMs } : {}),
   }
+  const warn = onceEach(options.onWarning ?? warnOnConsole)
   const read = async (): Promise<TokenFile> =>
     (await readPrivateJson(path, validateTokenFile)) ?? { version: 1, tokens: [] }
+  /** The entries in the known shape; each other one is reported and skipped. */
+  const usable = (file: TokenFile): TokenEntry[] =>
+    file.tokens.filter((entry, i) => {
+      const problem = entryProblem(entry)
+      if (problem === undefined) return true
+      const key = isObject(entry) && keyProblem(entry) === undefined ? keyOf(entry) : undefined
+      warn({
+        code: 'WARN_INVALID_RECORD',
+        message: `${path}: the token ${key ? `of ${describeKey(key)}` : `at tokens[${i}]`} was skipped: its ${problem.field} ${problem.why}; log in again to replace it`,
+        source: path,
+        field: problem.field,
+        ...(key ? { key } : {}),
+      })
+      return false
+    })
   const change = <T>(fn: (file: TokenFile) => { next?: TokenFile; result: T }): Promise<T> =>
     withFileLock(
       `${path}.lock`,
       async () => {
         const { next, result } = fn(await read())
+        // Writing removes what killed writers left; a change that writes nothing removes it too.
         if (next) await writePrivateJson(path, next)
+        else await removeStaleTemps(path)
         return result
       },
       fileLock,
     )
-  return {
+  const store: FileTokenStore = {
     kind: 'file',
     path,
     async get(key) {
-      return (await read()).tokens.find((entry) => sameKey(entry, key))?.record
+      return usable(await read()).find((entry) => sameKey(entry, key))?.record
     },
     set(key, record) {
       return change((file) => {
@@ -149,7 +191,7 @@ export function fileTokenStore(options: FileTokenStoreOptions = {}): FileTokenSt
       })
     },
     async list() {
-      return (await read()).tokens.map((entry) => ({ key: keyOf(entry), record: entry.record }))
+      return usable(await read()).map((entry) => ({ key: keyOf(entry), record: entry.record }))
     },
     lock<T>(key: TokenKey, fn: () => Promise<T>, lockOptions: LockOptions = {}) {
       const hash = createHash('sha256').update(tokenKeyId(key)).digest('hex').slice(0, 32)
@@ -159,7 +201,11 @@ export function fileTokenStore(options: FileTokenStoreOptions = {}): FileTokenSt
         ...(lockOptions.signal ? { signal: lockOptions.signal } : {}),
       })
     },
+    update(key, fn, lockOptions) {
+      return updateUnderLock(store, key, fn, lockOptions)
+    },
   }
+  return store
 }
 
 /** Options of {@link fileConfigStore}. */
@@ -177,9 +223,11 @@ export interface FileConfigStore extends ConfigStore {
 }
 
 /**
- * The configuration in `config.json` (mode 0600, directory 0700), validated on every read. A file
- * with a mistake in it is reported (`ERR_INVALID_CONFIG` naming the field) and left for you to
- * fix; one that is not JSON at all is moved aside (`ERR_CORRUPT_FILE`).
+ * The configuration in `config.json` (mode 0600, directory 0700), validated field by field on
+ * every read (`validateConfig` of `@keyfob/core`). A file with a mistake in it is an error, not a
+ * skipped entry — you wrote it, and a command acting on part of it would surprise you more — so
+ * it is reported (`ERR_INVALID_CONFIG` naming the file and the field) and left for you to fix; one
+ * that is not JSON at all is moved aside (`ERR_CORRUPT_FILE`).
  *
  * @param options - Directory and lock timing.
  * @returns The store.
@@ -193,8 +241,22 @@ export interface FileConfigStore extends ConfigStore {
  */
 export function fileConfigStore(options: FileConfigStoreOptions = {}): FileConfigStore {
   const path = join(options.dir ?? defaultPaths().configDir, 'config.json')
-  const read = async (): Promise<KeyfobConfig> =>
-    (await readPrivateJson(path, validateConfig, { keepWhenInvalid: true })) ?? emptyConfig()
+  const read = async (): Promise<KeyfobConfig> => {
+    try {
+      return (await readPrivateJson(path, validateConfig, { keepWhenInvalid: true })) ?? emptyConfig()
+    } catch (error) {
+      // The user wrote the file: name it, so they know where to fix the field.
+      if (error instanceof KeyfobError && error.code === 'ERR_INVALID_CONFIG')
+        throw new KeyfobError(
+          'ERR_INVALID_CONFIG',
+          `${path}: ${error.message}; fix that field and run again`,
+          {
+            cause: { ...(error.cause as object), path },
+          },
+        )
+      throw error
+    }
+  }
   return {
     kind: 'file',
     path,

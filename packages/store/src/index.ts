@@ -40,3 +40,4 @@ export {
   openEoSearchPaths,
 } from './openeo.ts'
 export { defaultPaths, type KeyfobPaths, type PathEnvironment } from './paths.ts'
+export type { StoreWarning, WarningHandler } from './records.ts'

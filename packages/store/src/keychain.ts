@@ -9,10 +9,25 @@
  */
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { type LockOptions, type TokenKey, type TokenRecord, type TokenStore, tokenKeyId } from '@keyfob/core'
+import {
+  type LockOptions,
+  type TokenKey,
+  type TokenRecord,
+  type TokenStore,
+  tokenKeyId,
+  updateUnderLock,
+} from '@keyfob/core'
 import { StoreError } from './errors.ts'
 import { withFileLock } from './lock.ts'
 import { defaultPaths } from './paths.ts'
+import {
+  describeKey,
+  keyProblem,
+  onceEach,
+  recordProblem,
+  type WarningHandler,
+  warnOnConsole,
+} from './records.ts'
 
 /** The part of `@napi-rs/keyring` this adapter uses (injectable for tests of the error paths). */
 export interface KeyringModule {
@@ -42,6 +57,11 @@ export interface KeychainTokenStoreOptions {
   readonly chunkSize?: number
   /** At most this many entries per value; a larger value is `ERR_VALUE_TOO_LARGE`. Default 16. */
   readonly maxChunks?: number
+  /**
+   * Told about each stored record skipped because it is not in the known shape (once per record
+   * and problem); default a line on `console.warn`.
+   */
+  readonly onWarning?: WarningHandler
   /** The keyring module; default `import('@napi-rs/keyring')`. */
   readonly module?: KeyringModule | (() => Promise<KeyringModule>)
 }
@@ -211,6 +231,58 @@ function startWorker(): KeyringWorker {
   }
 }
 
+/**
+ * The head entry of a value: its first chunk, how many parts it has, and (format 2) the
+ * generation whose parts it points to and a checksum of the whole value.
+ */
+interface Head {
+  /** 1: parts at `<account>/part<i>`, overwritten in place (read, never written). 2: generations. */
+  readonly v: 1 | 2
+  /** The generation (format 2): parts at `<account>/g<g>/part<i>`. */
+  readonly g?: number
+  readonly parts: number
+  /** The first 16 hex digits of the SHA-256 of the whole base64 value (format 2). */
+  readonly sum?: string
+  readonly data: string
+}
+
+/** Lock-free read attempts before one read under the writers' lock. */
+const READ_ATTEMPTS = 6
+
+function parseHead(text: string): Head | undefined {
+  let head: unknown
+  try {
+    head = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const h = head as Partial<Head> | null
+  if (typeof h !== 'object' || h === null || typeof h.data !== 'string') return undefined
+  if (!Number.isInteger(h.parts) || (h.parts as number) < 1) return undefined
+  if (h.v === 1) return h as Head
+  if (h.v === 2 && Number.isInteger(h.g) && typeof h.sum === 'string') return h as Head
+  return undefined
+}
+
+function partName(account: string, head: Pick<Head, 'v' | 'g'>, i: number): string {
+  return head.v === 1 ? `${account}/part${i}` : `${account}/g${head.g}/part${i}`
+}
+
+function checksum(value: string): string {
+  return createHash('sha256').update(value).digest('hex').slice(0, 16)
+}
+
+const isBase64 = (value: string) => /^[A-Za-z0-9+/]*={0,2}$/.test(value)
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function accountOf(key: TokenKey): string {
   const hash = createHash('sha256').update(tokenKeyId(key)).digest('hex').slice(0, 16)
   return `${hash}:${key.clientId}@${key.issuer}${key.account ? `#${key.account}` : ''}`
@@ -237,6 +309,7 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
   const chunkSize = options.chunkSize ?? 1_000
   const maxChunks = options.maxChunks ?? 16
   const lockDir = options.lockDir ?? defaultPaths().dataDir
+  const warn = onceEach(options.onWarning ?? warnOnConsole)
   let injected: Promise<KeyringModule> | undefined
   let worker: KeyringWorker | undefined
   let gaveUp: StoreError | undefined
@@ -290,22 +363,66 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
     })
   }
 
-  const readValue = async (account: string): Promise<string | undefined> => {
-    const head = (await call(account, 'get')) as string | null
-    if (head === null) return undefined
-    const parsed = JSON.parse(head) as { v: number; parts: number; data: string }
-    let encoded = parsed.data
-    for (let i = 1; i < parsed.parts; i++) {
-      const part = (await call(`${account}/part${i}`, 'get')) as string | null
-      if (part === null)
-        throw unavailable(`entry ${account} is missing part ${i} (written by a process that died?)`, {
-          service,
-        })
-      encoded += part
-    }
-    return Buffer.from(encoded, 'base64').toString('utf8')
+  const corrupt = (account: string, why: string): StoreError =>
+    new StoreError(
+      'ERR_CORRUPT_ENTRY',
+      `keychain entry ${account} of service ${service} ${why}; delete it (keyfob token-clear) and log in again`,
+      { cause: { service, account } },
+    )
+
+  /** Reads and checks the head entry; `undefined` when there is none. */
+  const readHead = async (account: string): Promise<Head | undefined> => {
+    const text = (await call(account, 'get')) as string | null
+    if (text === null) return undefined
+    const head = parseHead(text)
+    if (!head) throw corrupt(account, 'is not in a known shape')
+    return head
   }
 
+  /**
+   * One attempt at a consistent read: the head, then its generation's parts. `'retry'` when a
+   * part is missing or the parts do not match the head's checksum (a writer moved on meanwhile).
+   */
+  const readOnce = async (account: string): Promise<string | undefined | 'retry'> => {
+    const head = await readHead(account)
+    if (head === undefined) return undefined
+    let encoded = head.data
+    for (let i = 1; i < head.parts; i++) {
+      const part = (await call(partName(account, head, i), 'get')) as string | null
+      if (part === null) return 'retry'
+      encoded += part
+    }
+    if (head.sum !== undefined ? checksum(encoded) !== head.sum : !isBase64(encoded)) return 'retry'
+    const text = Buffer.from(encoded, 'base64').toString('utf8')
+    if (head.sum === undefined && !parsesAsJson(text)) return 'retry'
+    return text
+  }
+
+  /**
+   * Reads a value without a lock: a writer puts each generation's parts under fresh names and
+   * moves the head last, and the head carries a checksum of the whole value, so a read sees one
+   * generation or retries. After a few retries (a writer busy all the time), one read under the
+   * writers' lock settles it, and reports what still fails.
+   */
+  const readValue = async (account: string, locked = false): Promise<string | undefined> => {
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      // An entry deleted by a writer between the Secret Service's search and its answer fails
+      // the call: that is a retry too, unless the keychain did not answer at all.
+      const text = await readOnce(account).catch((error: unknown) => {
+        const timedOut = (error as { cause?: { timeoutMs?: number } }).cause?.timeoutMs !== undefined
+        if ((error as StoreError).code !== 'ERR_KEYCHAIN_UNAVAILABLE' || timedOut) throw error
+        return 'retry' as const
+      })
+      if (text !== 'retry') return text
+      await new Promise((resolve) => setTimeout(resolve, 5 * 2 ** attempt))
+    }
+    const text = locked ? await readOnce(account) : await indexLock(() => readOnce(account))
+    if (text === 'retry')
+      throw corrupt(account, 'has parts that do not match its head (written by a process that died?)')
+    return text
+  }
+
+  /** Writes a value as a new generation, then removes the one it replaces. Call under `indexLock`. */
   const writeValue = async (account: string, text: string): Promise<void> => {
     // Base64 of the UTF-8 bytes: every chunk is plain ASCII, so its size on every platform is known
     // (no JSON escaping, no surrogate pair split between chunks).
@@ -317,29 +434,105 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         `a value of ${text.length} characters needs ${parts} keychain entries, more than the limit of ${maxChunks}; use the file store`,
         { cause: { length: text.length, maxChunks } },
       )
-    const previous = (await call(account, 'get')) as string | null
-    const previousParts = previous === null ? 1 : (JSON.parse(previous) as { parts: number }).parts
-    // Parts first, the head last: a reader never sees a head that points at missing parts.
-    for (let i = 1; i < parts; i++) {
-      const part = value.slice(i * chunkSize, (i + 1) * chunkSize)
-      await call(`${account}/part${i}`, 'set', part)
+    const previous = await readHead(account).catch((error: unknown) => {
+      // A broken head is replaced; its parts cannot be found, so they stay.
+      if ((error as StoreError).code === 'ERR_CORRUPT_ENTRY') return undefined
+      throw error
+    })
+    const head: Head = {
+      v: 2,
+      g: (previous?.g ?? 0) + 1,
+      parts,
+      sum: checksum(value),
+      data: value.slice(0, chunkSize),
     }
-    await call(account, 'set', JSON.stringify({ v: 1, parts, data: value.slice(0, chunkSize) }))
-    for (let i = parts; i < previousParts; i++) await call(`${account}/part${i}`, 'delete')
+    // The new generation's parts first (fresh names no head points to yet), the head last: a reader
+    // sees the old generation or the new one. A writer that died here left parts under the same
+    // names, which this write overwrites.
+    for (let i = 1; i < parts; i++)
+      await call(partName(account, head, i), 'set', value.slice(i * chunkSize, (i + 1) * chunkSize))
+    await call(account, 'set', JSON.stringify(head))
+    // Then what it replaces: the old generation; parts a writer that died before moving the head
+    // left beyond this generation's length; and the generation before the old one, which a writer
+    // that died after moving the head left (one call each when there is nothing to remove).
+    if (previous)
+      for (let i = 1; i < previous.parts; i++) await call(partName(account, previous, i), 'delete')
+    await removeParts(account, head, parts)
+    if (previous?.v === 2 && (previous.g ?? 0) > 1)
+      await removeParts(account, { v: 2, g: (previous.g ?? 0) - 1 }, 1)
   }
 
+  /** Deletes a generation's parts from `from` on, up to the first that is not there. */
+  const removeParts = async (account: string, generation: Pick<Head, 'v' | 'g'>, from: number) => {
+    for (let i = from; i < maxChunks; i++)
+      if (!(await call(partName(account, generation, i), 'delete'))) break
+  }
+
+  /** Removes a value, head first. Call under `indexLock`. */
   const removeValue = async (account: string): Promise<boolean> => {
-    const head = (await call(account, 'get')) as string | null
-    if (head === null) return false
-    const { parts } = JSON.parse(head) as { parts: number }
-    await call(account, 'delete')
-    for (let i = 1; i < parts; i++) await call(`${account}/part${i}`, 'delete')
-    return true
+    const head = await readHead(account).catch((error: unknown) => {
+      if ((error as StoreError).code === 'ERR_CORRUPT_ENTRY') return undefined
+      throw error
+    })
+    const removed = (await call(account, 'delete')) === true
+    if (head) for (let i = 1; i < head.parts; i++) await call(partName(account, head, i), 'delete')
+    return removed || head !== undefined
   }
 
-  const readIndex = async (): Promise<TokenKey[]> => {
-    const text = await readValue(INDEX)
-    return text === undefined ? [] : (JSON.parse(text) as TokenKey[])
+  /**
+   * The stored keys. A broken index is reported and read as empty: the logins themselves still
+   * work by key, and the next change writes a new index (a broken one must not block every write).
+   */
+  const readIndex = async (locked: boolean): Promise<TokenKey[]> => {
+    let keys: unknown
+    try {
+      const text = await readValue(INDEX, locked)
+      if (text === undefined) return []
+      keys = JSON.parse(text)
+    } catch (error) {
+      if (!(error instanceof SyntaxError) && (error as StoreError).code !== 'ERR_CORRUPT_ENTRY') throw error
+    }
+    if (!Array.isArray(keys)) {
+      warn({
+        code: 'WARN_INVALID_RECORD',
+        message: `keychain entry ${INDEX} of service ${service} is broken: the logins stored so far are not listed (each still works by its key), and the next change starts a new index`,
+        source: `keychain:${service}`,
+        field: 'index',
+      })
+      return []
+    }
+    return keys.filter((key): key is TokenKey => {
+      const problem =
+        typeof key === 'object' && key !== null ? keyProblem(key) : { field: 'key', why: 'must be an object' }
+      if (problem)
+        warn({
+          code: 'WARN_INVALID_RECORD',
+          message: `a key in keychain entry ${INDEX} of service ${service} was skipped: its ${problem.field} ${problem.why}`,
+          source: `keychain:${service}`,
+          field: problem.field,
+        })
+      return problem === undefined
+    })
+  }
+
+  /** The record of a stored value, or `undefined` (with a warning) when it is not in the known shape. */
+  const recordOf = (key: TokenKey, account: string, text: string): TokenRecord | undefined => {
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      throw corrupt(account, 'is not valid JSON')
+    }
+    const problem = recordProblem((value as { record?: unknown } | null)?.record)
+    if (problem === undefined) return (value as { record: TokenRecord }).record
+    warn({
+      code: 'WARN_INVALID_RECORD',
+      message: `the stored token of ${describeKey(key)} in keychain service ${service} was skipped: its ${problem.field} ${problem.why}; log in again to replace it`,
+      source: `keychain:${service}`,
+      key,
+      field: problem.field,
+    })
+    return undefined
   }
 
   const indexLock = <T>(fn: () => Promise<T>) =>
@@ -354,7 +547,7 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
 
   const same = (a: TokenKey, b: TokenKey) => tokenKeyId(a) === tokenKeyId(b)
 
-  return {
+  const store: KeychainTokenStore = {
     kind: 'keychain',
     async probe() {
       const canary = `probe-${process.pid}-${Date.now()}`
@@ -364,20 +557,21 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
       if (back !== 'probe') throw unavailable('a value written could not be read back', { service })
     },
     async get(key) {
-      const text = await readValue(accountOf(key))
-      return text === undefined ? undefined : (JSON.parse(text) as { record: TokenRecord }).record
+      const account = accountOf(key)
+      const text = await readValue(account)
+      return text === undefined ? undefined : recordOf(key, account, text)
     },
     set(key, record) {
       return indexLock(async () => {
         await writeValue(accountOf(key), JSON.stringify({ key, record }))
-        const index = await readIndex()
+        const index = await readIndex(true)
         if (!index.some((k) => same(k, key))) await writeValue(INDEX, JSON.stringify([...index, key]))
       })
     },
     delete(key) {
       return indexLock(async () => {
         const removed = await removeValue(accountOf(key))
-        const index = await readIndex()
+        const index = await readIndex(true)
         if (index.some((k) => same(k, key)))
           await writeValue(INDEX, JSON.stringify(index.filter((k) => !same(k, key))))
         return removed
@@ -385,10 +579,11 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
     },
     async list() {
       const out: Array<{ key: TokenKey; record: TokenRecord }> = []
-      for (const key of await readIndex()) {
-        const text = await readValue(accountOf(key))
-        if (text !== undefined)
-          out.push({ key, record: (JSON.parse(text) as { record: TokenRecord }).record })
+      for (const key of await readIndex(false)) {
+        const account = accountOf(key)
+        const text = await readValue(account)
+        const record = text === undefined ? undefined : recordOf(key, account, text)
+        if (record !== undefined) out.push({ key, record })
       }
       return out
     },
@@ -399,5 +594,9 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         ...(lockOptions.signal ? { signal: lockOptions.signal } : {}),
       })
     },
+    update(key, fn, lockOptions) {
+      return updateUnderLock(store, key, fn, lockOptions)
+    },
   }
+  return store
 }

@@ -7,9 +7,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import { link, open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { dirname } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { errnoOf, StoreError } from './errors.ts'
 import { ensurePrivateDir, ioError } from './private-json.ts'
 import { keyedQueue } from './queue.ts'
@@ -112,6 +112,7 @@ async function acquire(
       } finally {
         await unlink(draft).catch(() => {})
       }
+      await sweepDrafts(lockPath)
       return () => release(lockPath, owner.nonce)
     } catch (error) {
       const errno = errnoOf(error)
@@ -196,7 +197,56 @@ async function isStale(lockPath: string, holder: Owner | 'unreadable', staleMs: 
     }
   }
   if (holder.host === HOST && holder.pid !== process.pid && !alive(holder.pid)) return true
-  return Date.now() - holder.createdAt > staleMs
+  const now = Date.now()
+  if (holder.createdAt <= now + FUTURE_SLACK_MS) return now - holder.createdAt > staleMs
+  // A time in the future: the holder's clock is ahead of ours (hosts sharing a home directory).
+  // Judge by the lock file's modification time instead, which the file system stamps; if that is
+  // in the future too, nothing about the lock can be trusted, and it is taken as stale.
+  try {
+    const { mtimeMs } = await stat(lockPath)
+    return mtimeMs > now + FUTURE_SLACK_MS || now - mtimeMs > staleMs
+  } catch {
+    return false
+  }
+}
+
+/** How far in the future a lock's time may lie before it is not believed: small clock differences are normal. */
+const FUTURE_SLACK_MS = 2_000
+
+/** The tail of a draft's name after `<lock>.`. */
+const DRAFT = /^(?:[0-9a-f]{16}\.owner|takeover\.[0-9a-f]{12})$/
+
+/** A draft older than this belongs to a process that died while taking a lock (a live one keeps it for microseconds). */
+const DRAFT_STALE_MS = 5_000
+
+/**
+ * Removes the drafts (`<lock>.<nonce>.owner`, `<lock>.takeover.<nonce>`) that processes killed
+ * while taking this lock left behind: those of a dead process on this host, and any older than a
+ * few seconds (a live process keeps its draft for microseconds). Called by each new holder.
+ */
+async function sweepDrafts(lockPath: string): Promise<void> {
+  const dir = dirname(lockPath)
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return
+  }
+  const prefix = `${basename(lockPath)}.`
+  const now = Date.now()
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !DRAFT.test(name.slice(prefix.length))) continue
+    const path = join(dir, name)
+    // An owner draft names its process: one that died on this host is known at once.
+    const owner = name.endsWith('.owner') ? await readOwner(path) : 'unreadable'
+    const dead =
+      typeof owner === 'object' && owner.host === HOST && owner.pid !== process.pid && !alive(owner.pid)
+    const age = await stat(path).then(
+      (info) => now - info.mtimeMs,
+      () => 0,
+    )
+    if (dead || age > DRAFT_STALE_MS) await unlink(path).catch(() => {})
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type TokenRecord,
   type TokenStore,
   tokenKeyId,
+  updateUnderLock,
   validateConfig,
 } from '@keyfob/core'
 import { StoreError } from './errors.ts'
@@ -34,7 +35,7 @@ export function memoryTokenStore(): TokenStore {
         ),
   )
   const copy = <T>(value: T): T => structuredClone(value)
-  return {
+  const store: TokenStore = {
     kind: 'memory',
     async get(key) {
       const entry = entries.get(tokenKeyId(key))
@@ -52,7 +53,11 @@ export function memoryTokenStore(): TokenStore {
     lock(key, fn, options) {
       return queue(tokenKeyId(key), fn, options)
     },
+    update(key, fn, options) {
+      return updateUnderLock(store, key, fn, options)
+    },
   }
+  return store
 }
 
 /**

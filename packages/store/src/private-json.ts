@@ -6,8 +6,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { errnoOf, StoreError } from './errors.ts'
 
 const isWindows = process.platform === 'win32'
@@ -116,9 +116,41 @@ async function moveAside(path: string, error: unknown): Promise<never> {
   }
 }
 
+/** The tail of a temp file's name after `<file>.`: `<pid>.<12 hex digits>.tmp`. */
+const TEMP = /^\d+\.[0-9a-f]{12}\.tmp$/
+
+/**
+ * Removes the temp files (`<file>.<pid>.<random>.tmp`) that writers killed mid-write left beside
+ * `path`: each is a full copy of the file, secrets included. Call it holding the file's lock:
+ * every writer holds it, so no temp file present then belongs to a live writer.
+ *
+ * @param path - The file whose temp files to remove.
+ * @returns How many were removed.
+ * @internal
+ */
+export async function removeStaleTemps(path: string): Promise<number> {
+  const prefix = `${basename(path)}.`
+  let names: string[]
+  try {
+    names = await readdir(dirname(path))
+  } catch {
+    return 0
+  }
+  let removed = 0
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !TEMP.test(name.slice(prefix.length))) continue
+    await unlink(join(dirname(path), name)).then(
+      () => removed++,
+      () => {},
+    )
+  }
+  return removed
+}
+
 /**
  * Replaces a private JSON file atomically: a reader sees the old or the new content, never a
- * mixture, even if the writer dies half-way.
+ * mixture, even if the writer dies half-way. Call it holding the file's lock; it first removes the
+ * temp files writers killed earlier left ({@link removeStaleTemps}).
  *
  * @param path - The file.
  * @param value - What to write (as pretty-printed JSON).
@@ -128,6 +160,7 @@ async function moveAside(path: string, error: unknown): Promise<never> {
 export async function writePrivateJson(path: string, value: unknown): Promise<void> {
   const dir = dirname(path)
   await ensurePrivateDir(dir)
+  await removeStaleTemps(path)
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
     const handle = await open(temp, 'wx', 0o600)

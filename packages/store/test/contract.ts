@@ -211,6 +211,60 @@ export function tokenStoreContract(
     )
 
     it(
+      'update reads, changes and writes one record; the same object writes nothing; undefined deletes',
+      async () => {
+        const store = await make()
+        const seen: Array<TokenRecord | undefined> = []
+        expect(
+          await store.update(alice, (current) => {
+            seen.push(current)
+            return record(1)
+          }),
+        ).toEqual(record(1))
+        expect(await store.get(alice)).toEqual(record(1))
+        expect(await store.update(alice, (current) => current)).toEqual(record(1))
+        expect(
+          await store.update(alice, async (current) => {
+            seen.push(current)
+            await delay(1)
+            return { ...(current as TokenRecord), scope: 'openid' }
+          }),
+        ).toEqual(record(1, { scope: 'openid' }))
+        expect(await store.get(alice)).toEqual(record(1, { scope: 'openid' }))
+        expect(seen).toEqual([undefined, record(1)])
+        expect(await store.update(alice, () => undefined)).toBeUndefined()
+        expect(await store.get(alice)).toBeUndefined()
+        expect(await store.update(alice, () => undefined)).toBeUndefined()
+        expect(await store.list()).toEqual([])
+      },
+      t,
+    )
+
+    it(
+      'concurrent updates of one key lose nothing; a failing update writes nothing and frees the lock',
+      async () => {
+        const store = await make()
+        await store.set(alice, record(0, { updatedAt: 0 }))
+        const bump = () =>
+          store.update(alice, async (current) => {
+            await delay(1)
+            return { ...(current as TokenRecord), updatedAt: (current?.updatedAt ?? 0) + 1 }
+          })
+        await Promise.all(Array.from({ length: 12 }, bump))
+        expect((await store.get(alice))?.updatedAt).toBe(12)
+        await expect(
+          store.update(alice, () => {
+            throw new Error('boom')
+          }),
+        ).rejects.toThrow('boom')
+        expect((await store.get(alice))?.updatedAt).toBe(12)
+        await bump()
+        expect((await store.get(alice))?.updatedAt).toBe(13)
+      },
+      t,
+    )
+
+    it(
       'never puts a refresh token in an error',
       async () => {
         const store = await make()

@@ -5,7 +5,7 @@
  * reason on a laptop; under CI=true it fails instead (scripts/ci-system-deps.sh installs them).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +25,7 @@ if (reason && process.env.CI === 'true')
 if (reason) console.warn(`skipping the real-keychain tests: ${reason}`)
 
 const probeScript = join(import.meta.dirname, 'fixtures', 'keychain-probe.mjs')
+const raceScript = join(import.meta.dirname, 'fixtures', 'keychain-race.mjs')
 const home = mkdtempSync(join(tmpdir(), 'keyfob-keyring-'))
 let session: ChildProcess | undefined
 let busAddress = ''
@@ -106,6 +107,60 @@ describe.skipIf(reason !== undefined)('keychain store on a real gnome-keyring', 
     const after = spawnSync('secret-tool', ['search', '--all', 'service', service], { env, encoding: 'utf8' })
     expect(`${after.stdout}${after.stderr}`).not.toContain('cli@https://idp.example#work')
   }, 30_000)
+
+  it('one writer alternating records of 2 and 6 chunks, two readers: no read fails or returns a mixed record', async () => {
+    const service = `keyfob-race-${process.pid}`
+    const lockDir = join(home, 'race-locks')
+    const stop = join(home, `race-stop-${process.pid}`)
+    const run = (...args: string[]) => {
+      const child = spawn(process.execPath, [raceScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+      let code: number | null | undefined
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (c) => {
+          code = c
+          resolve(c)
+        }),
+      )
+      return { out: () => out, err: () => err, exited, ended: () => code !== undefined }
+    }
+    const writer = run('writer', lockDir, service, '40')
+    const end = Date.now() + 60_000
+    while (!writer.out().includes('\n')) {
+      if (writer.ended() || Date.now() > end) throw new Error(`the writer did not write: ${writer.err()}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const readers = [run('reader', lockDir, service, stop), run('reader', lockDir, service, stop)]
+    expect(await writer.exited, writer.err()).toBe(0)
+    writeFileSync(stop, '')
+    const codes = await Promise.all(readers.map((r) => r.exited))
+    expect(codes, readers.map((r) => r.err()).join('\n')).toEqual([0, 0])
+    const summaries = readers.map((r) => JSON.parse(r.out()) as { reads: number; failures: string[] })
+    expect(writer.out().trim().split('\n')).toHaveLength(40)
+    for (const summary of summaries) {
+      expect(summary.reads).toBeGreaterThan(0)
+      expect(summary.failures).toEqual([])
+    }
+  }, 180_000)
+
+  it('4 processes × 10 TokenStore.update increments of one record: none is lost', async () => {
+    const service = `keyfob-update-${process.pid}`
+    const lockDir = join(home, 'update-locks')
+    const children = Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, [raceScript, 'update', lockDir, service, '10'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let err = ''
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+      return new Promise<string>((resolve) => child.once('exit', (code) => resolve(`${code} ${err}`.trim())))
+    })
+    expect(await Promise.all(children)).toEqual(['0', '0', '0', '0'])
+    const store = keychainTokenStore({ service, lockDir, timeoutMs: 20_000 })
+    expect((await store.get({ issuer: 'https://idp.example', clientId: 'counter' }))?.updatedAt).toBe(40)
+  }, 180_000)
 
   it('without a D-Bus session: ERR_KEYCHAIN_UNAVAILABLE saying what to do', () => {
     const result = probeWith(undefined, 3_000)

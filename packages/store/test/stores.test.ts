@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
@@ -25,6 +26,7 @@ import {
   openEoPaths,
   openEoSearchPaths,
   StoreError,
+  type StoreWarning,
   withFileLock,
 } from '../src/index.ts'
 import { SECRET, tokenStoreContract } from './contract.ts'
@@ -102,10 +104,58 @@ describe('fileTokenStore on disk', () => {
 
   it('treats a file in an unknown shape as corrupt too', async () => {
     const store = fileTokenStore({ dir: tempDir() })
-    writeFileSync(store.path, JSON.stringify({ version: 1, tokens: [{ issuer: 1 }] }), { mode: 0o600 })
+    writeFileSync(store.path, JSON.stringify({ version: 1, tokens: { issuer: 1 } }), { mode: 0o600 })
     const error = await errorOf(store.get(key))
     expect(error.code).toBe('ERR_CORRUPT_FILE')
-    expect(error.message).toContain('tokens[0]')
+    expect(error.message).toContain('"tokens" must be an array')
+  })
+
+  it('skips an entry with a wrong field, warning once with the file, key and field; serves the others', async () => {
+    const warnings: StoreWarning[] = []
+    const store = fileTokenStore({ dir: tempDir(), onWarning: (w) => warnings.push(w) })
+    const work = { ...key, account: 'work' }
+    const good = { issuer: key.issuer, clientId: 'other', record: { accessToken: 'a', updatedAt: 1 } }
+    const bad = (record: unknown, extra: object = {}) => ({
+      issuer: key.issuer,
+      clientId: key.clientId,
+      ...extra,
+      record,
+    })
+    writeFileSync(
+      store.path,
+      JSON.stringify({
+        version: 1,
+        tokens: [
+          bad({ accessToken: SECRET, expiresAt: '2099-01-01', updatedAt: 1 }),
+          bad({ refreshToken: 42, updatedAt: 1 }, { account: 'work' }),
+          { issuer: 7, clientId: 'x', record: { updatedAt: 1 } },
+          null,
+          good,
+        ],
+      }),
+      { mode: 0o600 },
+    )
+    expect(await store.get(key)).toBeUndefined() // never a stale token served as fresh
+    expect(await store.get(work)).toBeUndefined()
+    expect(await store.get({ issuer: key.issuer, clientId: 'other' })).toEqual(good.record)
+    expect((await store.list()).map((e) => e.key.clientId)).toEqual(['other'])
+    expect(warnings.map((w) => [w.field, w.key?.account ?? w.key?.clientId])).toEqual([
+      ['record.expiresAt', 'cli'],
+      ['record.refreshToken', 'work'],
+      ['issuer', undefined],
+      ['entry', undefined],
+    ])
+    for (const w of warnings) {
+      expect(w.code).toBe('WARN_INVALID_RECORD')
+      expect(w.message).toContain(store.path)
+      expect(w.message).not.toContain(SECRET)
+    }
+    expect(warnings[0]?.message).toContain('cli@https://idp.example')
+    expect(warnings[2]?.message).toContain('tokens[2]')
+    // A set replaces the bad entry; the ones it cannot read stay in the file, untouched.
+    await store.set(key, { updatedAt: 5 })
+    expect(await store.get(key)).toEqual({ updatedAt: 5 })
+    expect(JSON.parse(readFileSync(store.path, 'utf8')).tokens).toHaveLength(5)
   })
 
   it('reads a newer schema version and keeps fields it does not know', async () => {
@@ -167,6 +217,48 @@ describe('fileTokenStore on disk', () => {
     expect(await store.get(key)).toEqual({ updatedAt: 2 })
   })
 
+  it('a lock whose time lies in the future (a host with a clock ahead) is judged by its file time', async () => {
+    const dir = tempDir()
+    const store = fileTokenStore({ dir, lockTimeoutMs: 2_000, staleLockMs: 5_000 })
+    const lockPath = `${store.path}.lock`
+    const future = (mtime: number) => {
+      writeFileSync(
+        lockPath,
+        JSON.stringify({ pid: 1, host: 'elsewhere', createdAt: Date.now() + 3_600_000, nonce: 'f' }),
+      )
+      utimesSync(lockPath, mtime / 1000, mtime / 1000)
+    }
+    // Left long ago by the host whose clock is an hour ahead: taken over.
+    future(Date.now() - 60_000)
+    await store.set(key, { updatedAt: 1 })
+    // Its file time is in the future too: nothing about it can be believed; taken over.
+    future(Date.now() + 3_600_000)
+    await store.set(key, { updatedAt: 2 })
+    expect(await store.get(key)).toEqual({ updatedAt: 2 })
+    // Written just now: it may well be held; it is waited for.
+    future(Date.now())
+    const error = await errorOf(fileTokenStore({ dir, lockTimeoutMs: 150 }).set(key, { updatedAt: 3 }))
+    expect(error.code).toBe('ERR_LOCK_TIMEOUT')
+  })
+
+  it('removes the temp files and lock drafts of killed writers on the next change, even a delete of nothing', async () => {
+    const dir = tempDir()
+    const store = fileTokenStore({ dir })
+    await store.set(key, { refreshToken: SECRET, updatedAt: 1 })
+    const dead = 2 ** 22 + 12345 // above the default pid_max: no such process
+    const temp = `${store.path}.${dead}.0123456789ab.tmp`
+    const draft = `${store.path}.lock.0123456789abcdef.owner`
+    writeFileSync(temp, readFileSync(store.path), { mode: 0o600 })
+    writeFileSync(draft, JSON.stringify({ pid: dead, host: hostname(), createdAt: Date.now(), nonce: 'x' }))
+    const unrelated = join(dir, 'tokens.json.notes.tmp')
+    writeFileSync(unrelated, 'mine')
+    expect(await store.delete({ ...key, account: 'nobody' })).toBe(false)
+    expect(existsSync(temp)).toBe(false)
+    expect(existsSync(draft)).toBe(false)
+    expect(existsSync(unrelated)).toBe(true) // only what keyfob names that way
+    expect(await store.get(key)).toEqual({ refreshToken: SECRET, updatedAt: 1 })
+  })
+
   it('withFileLock can be cancelled while waiting', async () => {
     const dir = tempDir()
     const lock = join(dir, 'x.lock')
@@ -224,7 +316,15 @@ describe('config stores', () => {
     const error = await errorOf(store.read())
     expect((error as { code?: string }).code).toBe('ERR_INVALID_CONFIG')
     expect(error.message).toContain('providers.x.issuer')
+    expect(error.message).toContain(store.path)
     expect(existsSync(store.path)).toBe(true)
+    // Every field is checked on read, and a provider id that is not an ordinary name is refused.
+    writeFileSync(store.path, '{"version":1,"providers":{"__proto__":{"issuer":"https://idp.example"}}}', {
+      mode: 0o600,
+    })
+    const reserved = await errorOf(store.read())
+    expect((reserved as { code?: string }).code).toBe('ERR_INVALID_CONFIG')
+    expect(reserved.message).toContain('"__proto__"')
   })
 })
 
