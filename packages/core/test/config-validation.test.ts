@@ -83,7 +83,22 @@ describe('validateConfig', () => {
     [
       'a non-string authorization parameter',
       withProvider({ issuer, authorizationParameters: { max_age: 0 } }),
-      'providers.egi.authorizationParameters.max_age',
+      'providers.egi.authorizationParameters',
+    ],
+    [
+      'an authorization parameter that would replace a protocol parameter',
+      withProvider({ issuer, authorizationParameters: { redirect_uri: 'https://evil.example/cb' } }),
+      'providers.egi.authorizationParameters',
+    ],
+    [
+      'an unknown token endpoint auth method',
+      withProvider({ issuer, client: { clientId: 'c', tokenEndpointAuthMethod: 'private_key_jwt' } }),
+      'providers.egi.client.tokenEndpointAuthMethod',
+    ],
+    [
+      'a redirect port out of range',
+      withProvider({ issuer, redirectPort: 70_000 }),
+      'providers.egi.redirectPort',
     ],
     ['apis not an object', { ...base, providers: {}, apis: 'x' }, 'apis'],
     [
