@@ -486,19 +486,24 @@ export async function importOpenEo(options: OpenEoImportOptions): Promise<OpenEo
         continue
       }
       const key = { issuer: provider?.issuer ?? issuer, clientId }
-      const existing = (await options.tokens.get(key))?.refreshToken
-      if (existing === raw.refresh_token) continue
-      if (existing !== undefined && !options.overwrite) {
-        done.refresh.skipped.push(
-          `refresh token for ${clientId} at ${key.issuer}: keyfob already has another one (import with --overwrite to replace it)`,
-        )
+      const date = typeof raw.date === 'string' ? Date.parse(raw.date) : Number.NaN
+      const refreshToken = raw.refresh_token
+      // One atomic read-modify-write: a login made while the import runs is never lost.
+      let existing: string | undefined
+      let written = false
+      await options.tokens.update(key, (current) => {
+        existing = current?.refreshToken
+        if (existing === refreshToken || (existing !== undefined && !options.overwrite)) return current
+        written = true
+        return { refreshToken, updatedAt: Number.isNaN(date) ? now() : date }
+      })
+      if (!written) {
+        if (existing !== refreshToken)
+          done.refresh.skipped.push(
+            `refresh token for ${clientId} at ${key.issuer}: keyfob already has another one (import with --overwrite to replace it)`,
+          )
         continue
       }
-      const date = typeof raw.date === 'string' ? Date.parse(raw.date) : Number.NaN
-      await options.tokens.set(key, {
-        refreshToken: raw.refresh_token,
-        updatedAt: Number.isNaN(date) ? now() : date,
-      })
       done.refresh.imported.push(
         `refresh token for ${clientId} at ${key.issuer}${existing !== undefined ? ' (replaced keyfob’s)' : ''}`,
       )
