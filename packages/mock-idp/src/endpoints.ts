@@ -5,7 +5,7 @@
  */
 
 import type { LogDraft } from './app.ts'
-import { redirectUriMatches } from './authorize.ts'
+import { localhostAnyPort, redirectUriMatches } from './authorize.ts'
 import { authenticatedForm } from './client-auth.ts'
 import { MockIdpError } from './errors.ts'
 import { devicePage, page } from './html.ts'
@@ -242,7 +242,7 @@ export async function endSession(p: Provider, request: Request, log: LogDraft): 
   if (target !== undefined) {
     const client = clientId === undefined ? undefined : p.clients.get(clientId)
     if (!client) throw fail('invalid_request', 'post_logout_redirect_uri needs client_id or id_token_hint')
-    if (!redirectUriMatches(client.postLogoutRedirectUris ?? [], target)) {
+    if (!redirectUriMatches(client.postLogoutRedirectUris ?? [], target, localhostAnyPort(p, client))) {
       throw fail(
         'invalid_request',
         `post_logout_redirect_uri "${truncate(target, 200)}" is not registered for client ${client.clientId}`,
@@ -281,14 +281,15 @@ export async function deviceVerification(p: Provider, request: Request, log: Log
   if (device.status !== 'pending' || device.expMs <= p.clock.now()) {
     return devicePage(action, typed, { text: 'That code has expired or was already used.', error: true })
   }
-  if (form.get('action') === 'deny') {
-    p.decideDevice(code, 'deny')
-    return page('Device denied', '<p>The device was not connected. You can close this window.</p>')
-  }
+  // Deny changes the device's fate as much as approve does, so it needs the same sign-in.
   const user = p.userByLogin(form.get('username') ?? '')
   const password = form.get('password') ?? ''
   if (!user || user.password === undefined || !timingSafeEqual(password, user.password)) {
     return devicePage(action, typed, { text: 'Wrong username or password.', error: true })
+  }
+  if (form.get('action') === 'deny') {
+    p.decideDevice(code, 'deny')
+    return page('Device denied', '<p>The device was not connected. You can close this window.</p>')
   }
   p.decideDevice(code, 'approve', user.sub)
   return page('Device connected', '<p>Your device is connected. You can return to it now.</p>')

@@ -20,7 +20,9 @@ export type {
   GrantType,
   MockClient,
   MockIdpLifetimes,
+  MockIdpLimits,
   MockIdpOptions,
+  MockIdpStrictness,
   MockUser,
   SigningAlg,
 } from './types.ts'

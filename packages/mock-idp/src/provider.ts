@@ -16,7 +16,9 @@ import type {
   AccessTokenFormat,
   GrantType,
   MockClient,
+  MockIdpLimits,
   MockIdpOptions,
+  MockIdpStrictness,
   MockUser,
   SigningAlg,
 } from './types.ts'
@@ -91,6 +93,26 @@ export interface Settings {
   readonly login: 'headless' | 'form'
   readonly journalLimit: number
   readonly defaultUser: string | undefined
+  /** `strict.scopes`: refuse instead of narrowing. */
+  readonly strictScopes: boolean
+  /** `strict.devicePolling`: no jitter allowance before `slow_down`. */
+  readonly strictPolling: boolean
+  /** Whether `http://localhost` redirect URIs match any port (clients may override). */
+  readonly localhostAnyPort: boolean
+  readonly pollToleranceMs: number
+  readonly limits: Required<MockIdpLimits>
+  readonly controlToken: string | undefined
+}
+
+/** The default caps of the state maps (documented on {@link MockIdpLimits}). */
+export const DEFAULT_LIMITS: Required<MockIdpLimits> = {
+  accessTokens: 100_000,
+  refreshTokens: 100_000,
+  grants: 100_000,
+  codes: 10_000,
+  devices: 10_000,
+  pendingLogins: 10_000,
+  assertions: 10_000,
 }
 
 /** A user's consent and login, the root every token of one login hangs from. */
@@ -133,6 +155,8 @@ export interface CodeRecord {
   readonly redirectUri: string
   readonly sub: string
   readonly scope: readonly string[]
+  /** The scope the authorization request asked for (the token response reports narrowing). */
+  readonly requestedScope: readonly string[]
   readonly nonce: string | undefined
   readonly codeChallenge: string | undefined
   readonly codeChallengeMethod: 'S256' | 'plain' | undefined
@@ -148,6 +172,8 @@ export interface DeviceRecord {
   readonly userCode: string
   readonly clientId: string
   readonly scope: readonly string[]
+  /** The scope the device authorization request asked for. */
+  readonly requestedScope: readonly string[]
   readonly createdAtMs: number
   readonly expMs: number
   intervalS: number
@@ -220,6 +246,46 @@ export function resolveSettings(options: MockIdpOptions): Settings {
       )
     }
   }
+  const strict: MockIdpStrictness =
+    options.strict === true
+      ? { scopes: true, devicePolling: true, localhostRedirects: true }
+      : options.strict === false || options.strict === undefined
+        ? {}
+        : options.strict
+  const limits: Record<string, number> = { ...DEFAULT_LIMITS }
+  for (const [name, value] of Object.entries(options.limits ?? {})) {
+    if (!(name in DEFAULT_LIMITS)) {
+      throw new MockIdpError(
+        'ERR_INVALID_OPTION',
+        `limits.${name} is not a limit; use ${Object.keys(DEFAULT_LIMITS).join(', ')}`,
+      )
+    }
+    if (value === undefined) continue
+    if (!(Number.isSafeInteger(value) && value > 0)) {
+      throw new MockIdpError(
+        'ERR_INVALID_OPTION',
+        `limits.${name} must be a positive integer, got ${String(value)}`,
+      )
+    }
+    limits[name] = value
+  }
+  const tolerance = options.devicePollToleranceMs ?? 500
+  if (!(typeof tolerance === 'number' && Number.isFinite(tolerance) && tolerance >= 0)) {
+    throw new MockIdpError(
+      'ERR_INVALID_OPTION',
+      `devicePollToleranceMs must be a non-negative number of milliseconds, got ${String(tolerance)}`,
+    )
+  }
+  const controlToken = options.controlToken
+  if (
+    controlToken !== undefined &&
+    !(typeof controlToken === 'string' && /^[\x21-\x7e]{16,}$/.test(controlToken))
+  ) {
+    throw new MockIdpError(
+      'ERR_INVALID_OPTION',
+      'controlToken must be at least 16 printable ASCII characters without spaces',
+    )
+  }
   return {
     signingAlg,
     keys: options.keys ?? 'bundled',
@@ -238,6 +304,12 @@ export function resolveSettings(options: MockIdpOptions): Settings {
     login: options.login ?? 'headless',
     journalLimit: options.journalLimit ?? 10_000,
     defaultUser: options.defaultUser,
+    strictScopes: strict.scopes === true,
+    strictPolling: strict.devicePolling === true,
+    localhostAnyPort: strict.localhostRedirects !== true,
+    pollToleranceMs: tolerance,
+    limits: limits as Required<MockIdpLimits>,
+    controlToken,
   }
 }
 
@@ -470,17 +542,31 @@ export class Provider {
     return client
   }
 
-  /** Checks requested scopes against the IdP and the client; empty means none asked. */
-  checkScope(client: MockClient, requested: readonly string[]): readonly string[] {
+  /**
+   * The scopes a client is granted of those it asked for: the ones it may have (RFC 6749 §3.3
+   * lets the server grant less and say so), or with `strict.scopes` an `invalid_scope` refusal.
+   * `refused` lists scopes this request may never get, with the reason, e.g. `openid` on client
+   * credentials.
+   */
+  grantScope(
+    client: MockClient,
+    requested: readonly string[],
+    refused?: { readonly scopes: readonly string[]; readonly reason: string },
+  ): readonly string[] {
     const allowed = client.scopes ?? this.settings.scopes
-    const unknown = requested.filter((s) => !allowed.includes(s))
-    if (unknown.length > 0) {
+    const never = requested.filter((s) => refused?.scopes.includes(s))
+    const unknown = requested.filter((s) => !allowed.includes(s) && !never.includes(s))
+    if (this.settings.strictScopes && (never.length > 0 || unknown.length > 0)) {
+      const problem =
+        never.length > 0
+          ? `${refused?.reason ?? 'it is not allowed'}; drop ${quoted(never)}`
+          : `scope ${quoted(unknown)} is not allowed for client ${client.clientId}`
       throw fail(
         'invalid_scope',
-        `scope ${unknown.map((s) => JSON.stringify(s)).join(', ')} is not allowed for client ${client.clientId}`,
+        `${problem} (refused because strict.scopes is on; without it the IdP grants the allowed scopes)`,
       )
     }
-    return requested
+    return requested.filter((s) => allowed.includes(s) && !never.includes(s))
   }
 
   // ---- grants and tokens -------------------------------------------------------------------
@@ -551,6 +637,8 @@ export class Provider {
     readonly refresh: boolean
     readonly nonce?: string | undefined
     readonly audience?: string | readonly string[] | undefined
+    /** What the client asked for; when the grant differs, the response's `scope` says so even if empty. */
+    readonly requested?: readonly string[] | undefined
   }): Promise<TokenResponse> {
     const { client, grant, sub, scope } = input
     const now = this.clock.now()
@@ -597,7 +685,7 @@ export class Provider {
       access_token: accessToken,
       token_type: 'Bearer',
       expires_in: this.settings.accessTokenS,
-      ...(scope.length > 0 ? { scope: scope.join(' ') } : {}),
+      ...(scope.length > 0 || narrowed(input.requested, scope) ? { scope: scope.join(' ') } : {}),
     }
     if (input.refresh && grant) {
       const token = randomToken(32)
@@ -698,6 +786,7 @@ export class Provider {
     clientId: string,
     scope: readonly string[],
     pkce: Challenge = { codeChallenge: undefined, method: undefined },
+    requestedScope: readonly string[] = scope,
   ): DeviceRecord {
     const now = this.clock.now()
     let code = userCode()
@@ -707,6 +796,7 @@ export class Provider {
       userCode: code,
       clientId,
       scope,
+      requestedScope,
       createdAtMs: now,
       expMs: now + this.settings.deviceCodeS * 1000,
       intervalS: this.settings.deviceIntervalS,
@@ -774,6 +864,15 @@ export class Provider {
     this.usedAssertions.set(jti, expMs)
     return true
   }
+}
+
+/** Whether the granted scope differs from what was asked for (RFC 6749 §5.1 then requires `scope`). */
+function narrowed(requested: readonly string[] | undefined, granted: readonly string[]): boolean {
+  return requested?.some((s) => !granted.includes(s)) === true
+}
+
+function quoted(values: readonly string[]): string {
+  return values.map((s) => JSON.stringify(s)).join(', ')
 }
 
 function protectedOmitted(claims: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {

@@ -67,6 +67,7 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
     scope: record.scope,
     refresh: wantsRefresh(client),
     nonce: record.nonce,
+    requested: record.requestedScope,
   })
 }
 
@@ -81,27 +82,47 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
   if (device.expMs <= now)
     throw fail('expired_token', 'the device code has expired; start a new device authorization')
   if (device.status === 'denied') throw fail('access_denied', 'the user denied the device authorization')
-  const tooSoon = device.lastPollMs !== undefined && now - device.lastPollMs < device.intervalS * 1000
+  // A client polling on a fixed timer sees its polls arrive a little early now and then (network
+  // and scheduling jitter); unless strict.devicePolling is on, that is not "too fast".
+  const tolerance = p.settings.strictPolling ? 0 : p.settings.pollToleranceMs
+  const sinceMs = device.lastPollMs === undefined ? undefined : now - device.lastPollMs
+  const tooSoon = sinceMs !== undefined && sinceMs < device.intervalS * 1000 - tolerance
   device.lastPollMs = now
   if (tooSoon) {
     // RFC 8628 §3.5: the interval grows by 5 seconds for this and every later request.
     device.intervalS += 5
-    throw fail('slow_down', `polled faster than the interval; wait ${device.intervalS} s between polls`)
+    throw fail(
+      'slow_down',
+      `polled ${sinceMs} ms after the previous poll; wait ${device.intervalS} s between polls${
+        p.settings.strictPolling ? ' (strict.devicePolling is on: no jitter allowance)' : ''
+      }`,
+    )
   }
   if (device.status === 'pending')
     throw fail('authorization_pending', 'the user has not yet approved the device')
   const sub = device.sub ?? ''
   device.status = 'consumed'
   const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs)
-  return p.issue({ client, grant, sub, scope: device.scope, refresh: wantsRefresh(client) })
+  return p.issue({
+    client,
+    grant,
+    sub,
+    scope: device.scope,
+    refresh: wantsRefresh(client),
+    requested: device.requestedScope,
+  })
 }
 
 async function clientCredentials(p: Provider, client: MockClient, params: Map<string, string>) {
   if (!isConfidential(client))
     throw fail('unauthorized_client', 'the client credentials grant needs a confidential client')
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
-  if (scope.includes('openid'))
-    throw fail('invalid_scope', 'the client credentials grant issues no ID token; drop "openid"')
+  // The openEO client sends `openid` with every grant: like Keycloak and oidc-provider, grant the
+  // token without it (and without an ID token) and report the granted scope.
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested, {
+    scopes: ['openid'],
+    reason: 'the client credentials grant has no user, so it issues no ID token',
+  })
   return p.issue({
     client,
     grant: undefined,
@@ -109,19 +130,21 @@ async function clientCredentials(p: Provider, client: MockClient, params: Map<st
     scope,
     refresh: false,
     audience: params.get('audience') ?? params.get('resource'),
+    requested,
   })
 }
 
 async function password(p: Provider, client: MockClient, params: Map<string, string>) {
   const username = required(params, 'username')
   const secret = required(params, 'password')
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested)
   const user = p.userByLogin(username)
   if (!user || user.password === undefined || !timingSafeEqual(secret, user.password)) {
     throw fail('invalid_grant', 'wrong username or password')
   }
   const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now())
-  return p.issue({ client, grant, sub: user.sub, scope, refresh: wantsRefresh(client) })
+  return p.issue({ client, grant, sub: user.sub, scope, refresh: wantsRefresh(client), requested })
 }
 
 async function refreshToken(p: Provider, client: MockClient, params: Map<string, string>) {
@@ -143,13 +166,24 @@ async function refreshToken(p: Provider, client: MockClient, params: Map<string,
   if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the refresh token has expired')
   const requested = parseScope(params.get('scope'))
   const extra = requested.filter((s) => !grant.scope.includes(s))
-  if (extra.length > 0)
-    throw fail('invalid_scope', `scope ${extra.join(' ')} was not granted originally (RFC 6749 §6)`)
-  const scope = requested.length > 0 ? requested : grant.scope
+  if (extra.length > 0 && p.settings.strictScopes) {
+    throw fail(
+      'invalid_scope',
+      `scope ${extra.join(' ')} was not granted originally (RFC 6749 §6; refused because strict.scopes is on; without it the IdP grants the original scopes asked for)`,
+    )
+  }
+  const kept = requested.filter((s) => grant.scope.includes(s))
+  const scope = kept.length > 0 ? kept : grant.scope
   const rotate = p.settings.rotateRefreshTokens
   if (rotate) record.status = 'rotated'
-  const body = await p.issue({ client, grant, sub: grant.sub, scope, refresh: rotate })
-  return body
+  return p.issue({
+    client,
+    grant,
+    sub: grant.sub,
+    scope,
+    refresh: rotate,
+    ...(requested.length > 0 ? { requested } : {}),
+  })
 }
 
 /** POST /device_authorization (RFC 8628 §3.1). @internal */
@@ -158,11 +192,12 @@ export async function deviceAuthorization(p: Provider, request: Request, log: Lo
   if (!grantsOf(client).includes(DEVICE_GRANT)) {
     throw fail('unauthorized_client', `client ${client.clientId} may not use the device authorization grant`)
   }
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested)
   // PKCE is optional in the device grant (openEO's `device_code+pkce` clients send it) unless the
   // client requires it explicitly.
   const challenge = readChallenge(params, client, client.requirePkce === true)
-  const device = p.newDevice(client.clientId, scope, challenge)
+  const device = p.newDevice(client.clientId, scope, challenge, requested)
   const verification = p.url('/device')
   return json({
     device_code: device.deviceCode,
