@@ -1,8 +1,7 @@
 /** The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2) and its login form. @module */
 
-import type { LogDraft } from './app.ts'
 import { loginPage } from './html.ts'
-import { redactParams } from './journal.ts'
+import { type LogDraft, redactParams } from './journal.ts'
 import { readChallenge } from './pkce.ts'
 import { grantsOf, isConfidential, type Provider } from './provider.ts'
 import type { MockClient, MockUser } from './types.ts'

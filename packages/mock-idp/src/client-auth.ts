@@ -1,7 +1,6 @@
 /** Client authentication at the token, device, introspection and revocation endpoints. @module */
 import { createLocalJWKSet, jwtVerify } from 'jose'
-import type { LogDraft } from './app.ts'
-import { redactParams } from './journal.ts'
+import { type LogDraft, redactParams } from './journal.ts'
 import { isConfidential, type Provider } from './provider.ts'
 import type { MockClient } from './types.ts'
 import { timingSafeEqual } from './util.ts'

@@ -4,12 +4,11 @@
  * dynamic client registration (RFC 7591). @module
  */
 
-import type { LogDraft } from './app.ts'
 import { localhostAnyPort, redirectUriMatches } from './authorize.ts'
 import { authenticatedForm } from './client-auth.ts'
 import { MockIdpError } from './errors.ts'
 import { devicePage, page } from './html.ts'
-import { redactParams } from './journal.ts'
+import { type LogDraft, redactParams } from './journal.ts'
 import {
   ALL_GRANTS,
   checkClient,

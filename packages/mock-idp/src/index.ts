@@ -6,7 +6,7 @@
  * @module
  */
 export { MockClock } from './clock.ts'
-export type { DeviceInfo, IssueTokenOptions, MockIdpControl } from './control.ts'
+export type { DeviceInfo, IssueTokenOptions, MockIdpControl, StateStats } from './control.ts'
 export { MockIdpError, type MockIdpErrorCode } from './errors.ts'
 export type { FaultRule } from './faults.ts'
 export type { EndpointName, JournalEntry, JournalFilter } from './journal.ts'

@@ -7,6 +7,7 @@
 
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { MockClock } from './clock.ts'
+import type { StateStats } from './control.ts'
 import { MockIdpError } from './errors.ts'
 import { Faults } from './faults.ts'
 import { Journal } from './journal.ts'
@@ -496,6 +497,20 @@ export class Provider {
     this.loginQueue = []
     this.faults.clear()
     this.journal.clear()
+  }
+
+  /** How many entries each state map holds. */
+  stats(): StateStats {
+    return {
+      accessTokens: this.accessTokens.size,
+      refreshTokens: this.refreshTokens.size,
+      grants: this.grants.size,
+      codes: this.codes.size,
+      devices: this.devices.size,
+      pendingLogins: this.pendingLogins.size,
+      assertions: this.usedAssertions.size,
+      journal: this.journal.size,
+    }
   }
 
   /** The absolute URL of an endpoint path like `/token`. */

@@ -1,7 +1,7 @@
 /** The token endpoint (RFC 6749 §3.2) with every grant, and device authorization (RFC 8628). @module */
 
-import type { LogDraft } from './app.ts'
 import { authenticatedForm } from './client-auth.ts'
+import type { LogDraft } from './journal.ts'
 import { checkVerifier, readChallenge } from './pkce.ts'
 import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential, type Provider } from './provider.ts'
 import type { GrantType, MockClient } from './types.ts'
