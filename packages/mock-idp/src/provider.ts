@@ -6,6 +6,7 @@
  */
 
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { BoundedMap } from './bounded.ts'
 import { MockClock } from './clock.ts'
 import type { StateStats } from './control.ts'
 import { MockIdpError } from './errors.ts'
@@ -25,6 +26,12 @@ import type {
 } from './types.ts'
 import { halfHash, randomToken, userCode } from './util.ts'
 import { fail, OAuthFailure } from './wire.ts'
+
+/**
+ * How long an expired code or device authorization is kept, so a late client still hears
+ * "expired" (`expired_token` for a device) rather than "unknown".
+ */
+const EXPIRED_RETAIN_MS = 10 * 60 * 1000
 
 /** Every grant type this IdP implements, in discovery order. */
 export const ALL_GRANTS: readonly GrantType[] = [
@@ -126,6 +133,8 @@ export interface Grant {
   revoked: boolean
   readonly accessIds: Set<string>
   readonly refreshTokens: Set<string>
+  /** When the last token issued from it expires: the grant is kept until then. */
+  expMs: number
 }
 
 export interface AccessRecord {
@@ -433,14 +442,14 @@ export class Provider {
   readonly #initialClients: readonly MockClient[]
   users: Map<string, MockUser> = new Map()
   clients: Map<string, MockClient> = new Map()
-  grants: Map<string, Grant> = new Map()
-  accessTokens: Map<string, AccessRecord> = new Map()
-  refreshTokens: Map<string, RefreshRecord> = new Map()
-  codes: Map<string, CodeRecord> = new Map()
-  devices: Map<string, DeviceRecord> = new Map()
+  grants!: BoundedMap<string, Grant>
+  accessTokens!: BoundedMap<string, AccessRecord>
+  refreshTokens!: BoundedMap<string, RefreshRecord>
+  codes!: BoundedMap<string, CodeRecord>
+  devices!: BoundedMap<string, DeviceRecord>
   userCodes: Map<string, string> = new Map()
-  pendingLogins: Map<string, PendingLogin> = new Map()
-  usedAssertions: Map<string, number> = new Map()
+  pendingLogins!: BoundedMap<string, PendingLogin>
+  usedAssertions!: BoundedMap<string, { readonly expMs: number }>
   claimOverrides: Array<{ overrides: ClaimOverrides; remaining: number }> = []
   loginQueue: string[] = []
   #jwks: ReturnType<typeof createLocalJWKSet> | undefined
@@ -485,14 +494,18 @@ export class Provider {
     this.users = new Map()
     for (const user of this.#initialUsers) this.addUser(user)
     this.clients = new Map(this.#initialClients.map((c) => [c.clientId, c]))
-    this.grants = new Map()
-    this.accessTokens = new Map()
-    this.refreshTokens = new Map()
-    this.codes = new Map()
-    this.devices = new Map()
+    const now = () => this.clock.now()
+    const limits = this.settings.limits
+    this.grants = new BoundedMap(limits.grants, now)
+    this.accessTokens = new BoundedMap(limits.accessTokens, now)
+    this.refreshTokens = new BoundedMap(limits.refreshTokens, now)
+    this.codes = new BoundedMap(limits.codes, now, EXPIRED_RETAIN_MS)
     this.userCodes = new Map()
-    this.pendingLogins = new Map()
-    this.usedAssertions = new Map()
+    this.devices = new BoundedMap(limits.devices, now, EXPIRED_RETAIN_MS, (device) =>
+      this.userCodes.delete(device.userCode),
+    )
+    this.pendingLogins = new BoundedMap(limits.pendingLogins, now)
+    this.usedAssertions = new BoundedMap(limits.assertions, now)
     this.claimOverrides = []
     this.loginQueue = []
     this.faults.clear()
@@ -596,6 +609,7 @@ export class Provider {
       revoked: false,
       accessIds: new Set(),
       refreshTokens: new Set(),
+      expMs: this.clock.now() + this.settings.accessTokenS * 1000,
     }
     this.grants.set(grant.id, grant)
     return grant
@@ -677,7 +691,10 @@ export class Provider {
       revoked: false,
     }
     this.accessTokens.set(id, record)
-    grant?.accessIds.add(id)
+    if (grant) {
+      grant.accessIds.add(id)
+      grant.expMs = Math.max(grant.expMs, expMs)
+    }
     const accessToken =
       format === 'opaque'
         ? id
@@ -713,6 +730,7 @@ export class Provider {
         status: 'active',
       })
       grant.refreshTokens.add(token)
+      grant.expMs = Math.max(grant.expMs, now + this.settings.refreshTokenS * 1000)
       body.refresh_token = token
     }
     if (scope.includes('openid') && user) {
@@ -873,10 +891,8 @@ export class Provider {
 
   /** Single-use `jti` bookkeeping for client assertions, pruned by expiry. */
   useAssertion(jti: string, expMs: number): boolean {
-    const now = this.clock.now()
-    for (const [key, exp] of this.usedAssertions) if (exp <= now) this.usedAssertions.delete(key)
     if (this.usedAssertions.has(jti)) return false
-    this.usedAssertions.set(jti, expMs)
+    this.usedAssertions.set(jti, { expMs })
     return true
   }
 }
