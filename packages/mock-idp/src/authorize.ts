@@ -3,7 +3,8 @@
 import { loginPage } from './html.ts'
 import { type LogDraft, redactParams } from './journal.ts'
 import { readChallenge } from './pkce.ts'
-import { grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { Provider } from './provider.ts'
+import { grantsOf, isConfidential } from './settings.ts'
 import type { MockClient, MockUser } from './types.ts'
 import { parseScope, randomToken, timingSafeEqual } from './util.ts'
 import { fail, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
@@ -83,7 +84,7 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
     }
     if (showForm) {
       const requestId = randomToken(16)
-      p.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
+      p.state.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
       return loginPage(p.url('/login'), requestId, client.clientName ?? client.clientId, redirectUri)
     }
     let user: MockUser
@@ -120,9 +121,9 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
   const form = await readForm(request)
   log.params = redactParams(form)
   const requestId = required(form, 'request_id')
-  const pending = p.pendingLogins.get(requestId)
+  const pending = p.state.pendingLogins.get(requestId)
   if (!pending || pending.expMs <= p.clock.now()) {
-    p.pendingLogins.delete(requestId)
+    p.state.pendingLogins.delete(requestId)
     throw fail(
       'invalid_request',
       'this login request is unknown or has expired; start the authorization again',
@@ -132,7 +133,7 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
   log.clientId = client.clientId
   const redirectUri = params.get('redirect_uri') ?? ''
   if (form.get('action') === 'cancel') {
-    p.pendingLogins.delete(requestId)
+    p.state.pendingLogins.delete(requestId)
     log.error = 'access_denied'
     return redirectWith(p, redirectUri, params.get('state'), {
       error: 'access_denied',
@@ -151,7 +152,7 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
       'Wrong username or password.',
     )
   }
-  p.pendingLogins.delete(requestId)
+  p.state.pendingLogins.delete(requestId)
   return issueCode(p, client, params, checkAuthorizationRequest(p, client, params), user)
 }
 
@@ -229,7 +230,7 @@ function issueCode(
 ): Response {
   const now = p.clock.now()
   const code = randomToken(32)
-  p.codes.set(code, {
+  p.state.codes.set(code, {
     clientId: client.clientId,
     redirectUri: params.get('redirect_uri') ?? '',
     sub: user.sub,

@@ -52,6 +52,13 @@ export class BoundedMap<K, V extends Expiring> {
     return this.#map.delete(key)
   }
 
+  clear(): void {
+    this.#map.clear()
+    this.#keys = []
+    this.#values = []
+    this.#head = 0
+  }
+
   values(): MapIterator<V> {
     return this.#map.values()
   }

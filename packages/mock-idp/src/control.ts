@@ -2,16 +2,12 @@
 import type { MockClock } from './clock.ts'
 import { MockIdpError } from './errors.ts'
 import type { FaultRule } from './faults.ts'
+import { type ClaimOverrides, issueTokens, signJwt, type TokenResponse } from './issuing.ts'
 import type { JournalEntry, JournalFilter } from './journal.ts'
 import { info, type KeyInfo } from './keys.ts'
-import {
-  type ClaimOverrides,
-  checkClient,
-  checkUser,
-  type DeviceRecord,
-  type Provider,
-  type TokenResponse,
-} from './provider.ts'
+import type { Provider } from './provider.ts'
+import { checkClient, checkUser } from './settings.ts'
+import type { DeviceRecord } from './state.ts'
 import type { MockClient, MockIdpLimits, MockUser, SigningAlg } from './types.ts'
 
 /** A device authorization as tests see it (the device code itself stays secret). */
@@ -223,11 +219,11 @@ export function createControl(p: Provider): MockIdpControl {
     },
     devices: {
       list: (filter) =>
-        [...p.devices.values()]
+        [...p.state.devices.values()]
           .filter((d) => filter?.status === undefined || d.status === filter.status)
           .map((d) => deviceInfo(p, d)),
       latestPending() {
-        const pending = [...p.devices.values()].filter(
+        const pending = [...p.state.devices.values()].filter(
           (d) => d.status === 'pending' && d.expMs > p.clock.now(),
         )
         const last = pending[pending.length - 1]
@@ -236,7 +232,7 @@ export function createControl(p: Provider): MockIdpControl {
       approve: (userCode, sub) => deviceInfo(p, p.decideDevice(userCode, 'approve', sub)),
       deny: (userCode) => deviceInfo(p, p.decideDevice(userCode, 'deny')),
       expire(userCode) {
-        const device = p.deviceForUserCode(userCode)
+        const device = p.state.deviceForUserCode(userCode)
         ;(device as { expMs: number }).expMs = Math.min(device.expMs, p.clock.now())
         return deviceInfo(p, device)
       },
@@ -269,17 +265,12 @@ export function createControl(p: Provider): MockIdpControl {
         const times = options.times ?? 1
         if (!(times > 0))
           throw new MockIdpError('ERR_INVALID_OPTION', `times must be positive, got ${String(times)}`)
-        p.claimOverrides.push({ overrides, remaining: times })
+        p.overrideClaims(overrides, times)
       },
-      clear() {
-        p.claimOverrides = []
-      },
+      clear: () => p.clearClaimOverrides(),
     },
     login: {
-      next(sub) {
-        p.user(sub)
-        p.loginQueue.push(sub)
-      },
+      next: (sub) => p.queueLogin(sub),
     },
     tokens: {
       async issue(options) {
@@ -292,7 +283,7 @@ export function createControl(p: Provider): MockIdpControl {
             ? options.scope.split(' ').filter(Boolean)
             : [...(options.scope ?? [])]
         const grant = isUser ? p.newGrant(client.clientId, sub, scope, p.clock.now()) : undefined
-        return p.issue({
+        return issueTokens(p, {
           client,
           grant,
           sub,
@@ -303,7 +294,7 @@ export function createControl(p: Provider): MockIdpControl {
           audience: options.audience,
         })
       },
-      sign: (claims, options = {}) => p.signJwt({ ...claims }, options.typ ?? 'at+jwt'),
+      sign: (claims, options = {}) => signJwt(p, { ...claims }, options.typ ?? 'at+jwt'),
     },
     stats: () => p.stats(),
     reset() {

@@ -8,15 +8,11 @@ import { localhostAnyPort, redirectUriMatches } from './authorize.ts'
 import { authenticatedForm } from './client-auth.ts'
 import { MockIdpError } from './errors.ts'
 import { devicePage, page } from './html.ts'
+import { findAccessToken, releasedClaims, SUPPORTED_CLAIMS, verifyOwnJwt } from './issuing.ts'
 import { type LogDraft, redactParams } from './journal.ts'
-import {
-  ALL_GRANTS,
-  checkClient,
-  DEVICE_GRANT,
-  isConfidential,
-  type Provider,
-  SUPPORTED_CLAIMS,
-} from './provider.ts'
+import type { Provider } from './provider.ts'
+import { ALL_GRANTS, checkClient, DEVICE_GRANT, isConfidential } from './settings.ts'
+import type { DeviceRecord } from './state.ts'
 import type { ClientAuthMethod, GrantType, MockClient } from './types.ts'
 import { normalizeUserCode, randomToken, timingSafeEqual } from './util.ts'
 import {
@@ -115,7 +111,7 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
     )
   }
   const token = await bearer(request)
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (!found) {
     throw new OAuthFailure(
       401,
@@ -135,7 +131,7 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
     )
   }
   const user = p.users.get(record.sub)
-  return json({ ...p.releasedClaims(user, record.scope), ...p.userinfoOverrides(), sub: record.sub })
+  return json({ ...releasedClaims(user, record.scope), ...p.userinfoOverrides(), sub: record.sub })
 }
 
 /** POST /introspect (RFC 7662). @internal */
@@ -160,7 +156,7 @@ export async function introspect(p: Provider, request: Request, log: LogDraft): 
 }
 
 async function accessInfo(p: Provider, token: string): Promise<Record<string, unknown> | undefined> {
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (!found) return undefined
   const { record, claims } = found
   return {
@@ -180,9 +176,9 @@ async function accessInfo(p: Provider, token: string): Promise<Record<string, un
 }
 
 async function refreshInfo(p: Provider, token: string): Promise<Record<string, unknown> | undefined> {
-  const record = p.refreshTokens.get(token)
+  const record = p.state.refreshTokens.get(token)
   if (record?.status !== 'active' || record.expMs <= p.clock.now()) return undefined
-  const grant = p.grants.get(record.grantId)
+  const grant = p.state.grants.get(record.grantId)
   if (!grant || grant.revoked) return undefined
   return {
     active: true,
@@ -201,15 +197,15 @@ export async function revoke(p: Provider, request: Request, log: LogDraft): Prom
   const { params, client } = await authenticatedForm(p, request, log, '/revoke')
   const token = required(params, 'token')
   const ok = new Response(null, { status: 200, headers: { 'cache-control': 'no-store' } })
-  const refresh = p.refreshTokens.get(token)
+  const refresh = p.state.refreshTokens.get(token)
   if (refresh) {
     if (refresh.clientId !== client.clientId)
       throw fail('invalid_request', 'the token was issued to another client')
     // RFC 7009 §2.1: revoking a refresh token revokes the access tokens of the same grant.
-    p.revokeGrant(refresh.grantId)
+    p.state.revokeGrant(refresh.grantId)
     return ok
   }
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (found) {
     if (found.record.clientId !== client.clientId)
       throw fail('invalid_request', 'the token was issued to another client')
@@ -226,7 +222,7 @@ export async function endSession(p: Provider, request: Request, log: LogDraft): 
   const hint = params.get('id_token_hint')
   let hintClaims: Record<string, unknown> | undefined
   if (hint !== undefined) {
-    hintClaims = await p.verifyOwnJwt(hint)
+    hintClaims = await verifyOwnJwt(p, hint)
     if (!hintClaims) throw fail('invalid_request', 'id_token_hint is not an ID token this IdP issued')
   }
   const audience = hintClaims?.aud
@@ -267,9 +263,9 @@ export async function deviceVerification(p: Provider, request: Request, log: Log
   log.params = redactParams(form)
   const typed = form.get('user_code') ?? ''
   const code = normalizeUserCode(typed)
-  let device: ReturnType<Provider['deviceForUserCode']>
+  let device: DeviceRecord
   try {
-    device = p.deviceForUserCode(code)
+    device = p.state.deviceForUserCode(code)
   } catch {
     return devicePage(action, typed, {
       text: 'That code is not valid. Check the code on your device.',

@@ -1,9 +1,11 @@
 /** The token endpoint (RFC 6749 §3.2) with every grant, and device authorization (RFC 8628). @module */
 
 import { authenticatedForm } from './client-auth.ts'
+import { issueTokens } from './issuing.ts'
 import type { LogDraft } from './journal.ts'
 import { checkVerifier, readChallenge } from './pkce.ts'
-import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { Provider } from './provider.ts'
+import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential } from './settings.ts'
 import type { GrantType, MockClient } from './types.ts'
 import { parseScope, timingSafeEqual } from './util.ts'
 import { fail, json, required, truncate } from './wire.ts'
@@ -40,12 +42,12 @@ function wantsRefresh(client: MockClient): boolean {
 
 async function authorizationCode(p: Provider, client: MockClient, params: Map<string, string>) {
   const code = required(params, 'code')
-  const record = p.codes.get(code)
+  const record = p.state.codes.get(code)
   if (!record || record.clientId !== client.clientId)
     throw fail('invalid_grant', 'the authorization code is invalid')
   if (record.used) {
     // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-    p.revokeGrant(record.grantId)
+    p.state.revokeGrant(record.grantId)
     throw fail('invalid_grant', 'the authorization code was already used; the tokens it issued are revoked')
   }
   record.used = true
@@ -60,7 +62,7 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
   )
   const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs)
   record.grantId = grant.id
-  return p.issue({
+  return issueTokens(p, {
     client,
     grant,
     sub: record.sub,
@@ -73,7 +75,7 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
 
 async function deviceCode(p: Provider, client: MockClient, params: Map<string, string>) {
   const code = required(params, 'device_code')
-  const device = p.devices.get(code)
+  const device = p.state.devices.get(code)
   if (!device || device.clientId !== client.clientId)
     throw fail('invalid_grant', 'the device code is invalid')
   await checkVerifier(device.pkce, params.get('code_verifier'), 'the device authorization request')
@@ -103,7 +105,7 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
   const sub = device.sub ?? ''
   device.status = 'consumed'
   const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs)
-  return p.issue({
+  return issueTokens(p, {
     client,
     grant,
     sub,
@@ -123,7 +125,7 @@ async function clientCredentials(p: Provider, client: MockClient, params: Map<st
     scopes: ['openid'],
     reason: 'the client credentials grant has no user, so it issues no ID token',
   })
-  return p.issue({
+  return issueTokens(p, {
     client,
     grant: undefined,
     sub: client.clientId,
@@ -144,20 +146,20 @@ async function password(p: Provider, client: MockClient, params: Map<string, str
     throw fail('invalid_grant', 'wrong username or password')
   }
   const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now())
-  return p.issue({ client, grant, sub: user.sub, scope, refresh: wantsRefresh(client), requested })
+  return issueTokens(p, { client, grant, sub: user.sub, scope, refresh: wantsRefresh(client), requested })
 }
 
 async function refreshToken(p: Provider, client: MockClient, params: Map<string, string>) {
   const token = required(params, 'refresh_token')
-  const record = p.refreshTokens.get(token)
+  const record = p.state.refreshTokens.get(token)
   if (!record || record.clientId !== client.clientId)
     throw fail('invalid_grant', 'the refresh token is invalid')
-  const grant = p.grants.get(record.grantId)
+  const grant = p.state.grants.get(record.grantId)
   if (!grant || grant.revoked || record.status === 'revoked')
     throw fail('invalid_grant', 'the refresh token was revoked')
   if (record.status === 'rotated') {
     // RFC 9700 §4.14.2: a rotated refresh token used again means it leaked; revoke the family.
-    p.revokeGrant(grant.id)
+    p.state.revokeGrant(grant.id)
     throw fail(
       'invalid_grant',
       'the refresh token was already used (rotated); every token of this grant is revoked',
@@ -176,7 +178,7 @@ async function refreshToken(p: Provider, client: MockClient, params: Map<string,
   const scope = kept.length > 0 ? kept : grant.scope
   const rotate = p.settings.rotateRefreshTokens
   if (rotate) record.status = 'rotated'
-  return p.issue({
+  return issueTokens(p, {
     client,
     grant,
     sub: grant.sub,
