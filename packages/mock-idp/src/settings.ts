@@ -296,7 +296,7 @@ export function parseIssuer(issuer: string): { issuer: string; basePath: string 
   return { issuer: `${url.origin}${basePath}`, basePath }
 }
 
-/** The default user: `alice`, password `alice`. */
+/** The claims of the default user, `alice` (password `alice`). */
 export const DEMO_ALICE = {
   name: 'Alice Example',
   given_name: 'Alice',
