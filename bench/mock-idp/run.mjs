@@ -170,6 +170,68 @@ async function deviceFlow(iterations = 300) {
   return { medianMs: median(durations), p95Ms: percentile(durations, 0.95), iterations }
 }
 
+/**
+ * Heap after a full GC while the state maps fill: 300k client-credentials tokens (checkpoint every
+ * 100k) and then 100k unauthenticated authorization requests that each leave a pending login. With
+ * bounded state the heap stops growing at the caps instead of growing ~290 bytes a token forever.
+ */
+async function heapAfterGc() {
+  const script = `
+    const { createMockIdp } = await import('@keyfob/mock-idp')
+    const idp = await createMockIdp({
+      accessTokenFormat: 'opaque',
+      login: 'form',
+      journalLimit: 100,
+      clients: [
+        { clientId: 'svc', clientSecret: 's3cret' },
+        { clientId: 'cli', redirectUris: ['http://127.0.0.1/cb'] },
+      ],
+    })
+    const heapMb = () => { globalThis.gc(); globalThis.gc(); return Number((process.memoryUsage().heapUsed / 1048576).toFixed(1)) }
+    const init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + btoa('svc:s3cret') }, body: 'grant_type=client_credentials' }
+    const tokens = [heapMb()]
+    for (let batch = 0; batch < 3; batch++) {
+      for (let i = 0; i < 100_000; i++) {
+        const r = await idp.fetch(idp.issuer + '/token', init)
+        if (r.status !== 200) throw new Error('token ' + r.status)
+        await r.arrayBuffer()
+      }
+      tokens.push(heapMb())
+    }
+    const authorize = idp.issuer + '/authorize?response_type=code&client_id=cli&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256'
+    for (let i = 0; i < 100_000; i++) {
+      const r = await idp.fetch(authorize)
+      if (r.status !== 200) throw new Error('authorize ' + r.status)
+      await r.arrayBuffer()
+    }
+    const afterAuthorize = heapMb()
+    console.log(JSON.stringify({ tokens, afterAuthorize, stats: idp.control.stats() }))`
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      cwd: here,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let text = ''
+    child.stdout.on('data', (d) => {
+      text += d
+    })
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))))
+  })
+  const { tokens, afterAuthorize, stats } = JSON.parse(out)
+  return {
+    heapAfterGcMb: {
+      start: tokens[0],
+      after100kTokens: tokens[1],
+      after200kTokens: tokens[2],
+      after300kTokens: tokens[3],
+      after100kUnauthenticatedAuthorize: afterAuthorize,
+    },
+    // Growth per 100k tokens once the access-token cap (100k) is reached: ~0 when bounded.
+    growthPer100kTokensAfterCapMb: Number(((tokens[3] - tokens[1]) / 2).toFixed(1)),
+    stateSizes: stats,
+  }
+}
+
 function median(values) {
   return percentile(values, 0.5)
 }
@@ -185,6 +247,7 @@ for (const kind of ['keyfob-jwt', 'oauth2-mock-server', 'keyfob-opaque', 'oidc-p
 }
 const ready = await readyToFirstToken()
 const device = await deviceFlow()
+const memory = await heapAfterGc()
 const jwtRatio = results['keyfob-jwt'].requestsPerSecond / results['oauth2-mock-server'].requestsPerSecond
 const opaqueRatio = results['keyfob-opaque'].requestsPerSecond / results['oidc-provider'].requestsPerSecond
 const report = {
@@ -202,15 +265,17 @@ const report = {
     opaqueVsOidcProvider: Number(opaqueRatio.toFixed(2)),
   },
   inProcess: { readyToFirstToken: ready, deviceFlow: device },
+  memory,
   targets: {
     jwtVsOauth2MockServer: { target: '>= 1.5', met: jwtRatio >= 1.5 },
     opaqueVsOidcProvider: { target: '>= 1.0', met: opaqueRatio >= 1 },
     readyToFirstTokenMs: { target: '< 50', met: ready.readyMsMedian < 50 },
     deviceFlowMedianMs: { target: '< 5', met: device.medianMs < 5 },
+    heapGrowthPer100kTokensAfterCapMb: { target: '< 5', met: memory.growthPer100kTokensAfterCapMb < 5 },
   },
 }
 const out = writeResult('mock-idp', report)
 process.stdout.write(
-  `${JSON.stringify({ ratios: report.ratios, inProcess: report.inProcess, targets: report.targets }, null, 2)}\n`,
+  `${JSON.stringify({ ratios: report.ratios, inProcess: report.inProcess, memory, targets: report.targets }, null, 2)}\n`,
 )
 process.stdout.write(`written to ${out}\n`)

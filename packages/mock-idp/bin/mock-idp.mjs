@@ -116,6 +116,9 @@ process.stdout.write(
     `  discovery  ${server.issuer}/.well-known/openid-configuration`,
     `  device     ${server.issuer}/device`,
     `  control    ${server.issuer}/_control (users, clients, devices, clock, faults, journal)`,
+    ...(server.controlToken !== undefined
+      ? [`  control token (send as "Authorization: Bearer <token>")  ${server.controlToken}`]
+      : []),
     `  users      ${idp.control.users
       .list()
       .map((u) => u.username ?? u.sub)

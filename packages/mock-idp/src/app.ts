@@ -1,7 +1,8 @@
 /** The Hono app: routing, fault injection, journaling, CORS and the error boundary. @module */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { authorize, login } from './authorize.ts'
-import { controlHttp, type MockIdpControl } from './control.ts'
+import type { MockIdpControl } from './control.ts'
+import { controlApp } from './control-http.ts'
 import {
   deviceVerification,
   endSession,
@@ -13,40 +14,29 @@ import {
 } from './endpoints.ts'
 import { MockIdpError } from './errors.ts'
 import type { FaultRule } from './faults.ts'
-import type { EndpointName } from './journal.ts'
+import type { EndpointName, LogDraft } from './journal.ts'
 import type { Provider } from './provider.ts'
 import { deviceAuthorization, token } from './token.ts'
 import { sleep } from './util.ts'
 import { bindNodeBody, errorResponse, fail, json, type NodeIncoming, OAuthFailure } from './wire.ts'
 
-/** What an endpoint tells the journal about a request. @internal */
-export interface LogDraft {
-  params: Record<string, string>
-  clientId?: string
-  grantType?: string
-  error?: string
-}
-
 type Handler = (p: Provider, request: Request, log: LogDraft) => Promise<Response>
 
-const ROUTES: ReadonlyMap<string, readonly [EndpointName, Handler]> = new Map<
-  string,
-  readonly [EndpointName, Handler]
->([
-  ['/.well-known/openid-configuration', ['discovery', discovery]],
-  ['/.well-known/oauth-authorization-server', ['discovery', discovery]],
-  ['/jwks', ['jwks', jwks]],
-  ['/authorize', ['authorize', authorize]],
-  ['/login', ['login', login]],
-  ['/token', ['token', token]],
-  ['/device_authorization', ['device_authorization', deviceAuthorization]],
-  ['/device', ['device', deviceVerification]],
-  ['/userinfo', ['userinfo', userinfo]],
-  ['/introspect', ['introspection', introspect]],
-  ['/revoke', ['revocation', revoke]],
-  ['/end_session', ['end_session', endSession]],
-  ['/register', ['registration', register]],
-])
+const ROUTES: ReadonlyArray<readonly [string, EndpointName, Handler]> = [
+  ['/.well-known/openid-configuration', 'discovery', discovery],
+  ['/.well-known/oauth-authorization-server', 'discovery', discovery],
+  ['/jwks', 'jwks', jwks],
+  ['/authorize', 'authorize', authorize],
+  ['/login', 'login', login],
+  ['/token', 'token', token],
+  ['/device_authorization', 'device_authorization', deviceAuthorization],
+  ['/device', 'device', deviceVerification],
+  ['/userinfo', 'userinfo', userinfo],
+  ['/introspect', 'introspection', introspect],
+  ['/revoke', 'revocation', revoke],
+  ['/end_session', 'end_session', endSession],
+  ['/register', 'registration', register],
+]
 
 async function discovery(p: Provider, request: Request): Promise<Response> {
   allow(request, 'GET')
@@ -119,18 +109,33 @@ async function applyFault(rule: FaultRule, env: unknown): Promise<Response | und
 /** Builds the Hono app of a provider. @internal */
 export function createApp(p: Provider, control: MockIdpControl): Hono {
   const app = new Hono()
-  app.all('*', async (c) => {
-    const request = c.req.raw
-    const origin = request.headers.get('origin')
-    if (request.method === 'OPTIONS' && origin !== null) return preflight(origin)
-    const response = await route(p, control, request, c.env)
-    // Only browsers send Origin; leaving other responses untouched keeps the server's fast path.
-    if (origin !== null) {
-      response.headers.set('access-control-allow-origin', '*')
-      response.headers.set('access-control-expose-headers', 'WWW-Authenticate')
+  const base = p.basePath
+  for (const [path, endpoint, handler] of ROUTES) {
+    app.all(`${base}${path}`, (c) => {
+      if (endpoint === 'registration' && !p.settings.registration) return notFound(c.req.path)
+      return withCors(c, () => run(p, endpoint, c.req.raw, c.env, handler))
+    })
+  }
+  if (base !== '') {
+    // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
+    for (const wellKnown of [
+      '/.well-known/openid-configuration',
+      '/.well-known/oauth-authorization-server',
+    ]) {
+      app.all(`${wellKnown}${base}`, (c) =>
+        withCors(c, () => run(p, 'discovery', c.req.raw, c.env, discovery)),
+      )
     }
-    return response
-  })
+  }
+  const prefix = p.settings.controlPrefix
+  if (prefix !== false) {
+    // No CORS here: the control plane refuses every request that carries an Origin.
+    app.route(
+      `${base}${prefix}`,
+      controlApp(p, control, (request, env, answer) => run(p, 'control', request, env, answer)),
+    )
+  }
+  app.notFound((c) => withCors(c, async () => notFound(c.req.path)))
   app.onError((error) => {
     // The last line of defence: a bug must never look like a hang.
     return json(
@@ -144,7 +149,22 @@ export function createApp(p: Provider, control: MockIdpControl): Hono {
   return app
 }
 
-/** Answers a CORS preflight: any origin may call the IdP (it is a test tool). */
+/**
+ * CORS for the OAuth endpoints: any origin may call them (a browser-based client under test), and
+ * a preflight is answered for any origin. Responses to requests without `Origin` stay untouched,
+ * which keeps the server's fast path.
+ */
+async function withCors(c: Context, answer: () => Promise<Response>): Promise<Response> {
+  const origin = c.req.header('origin')
+  if (origin === undefined) return answer()
+  if (c.req.method === 'OPTIONS') return preflight(origin)
+  const response = await answer()
+  response.headers.set('access-control-allow-origin', '*')
+  response.headers.set('access-control-expose-headers', 'WWW-Authenticate')
+  return response
+}
+
+/** Answers a CORS preflight for an OAuth endpoint. */
 function preflight(origin: string): Response {
   return new Response(null, {
     status: 204,
@@ -158,49 +178,17 @@ function preflight(origin: string): Response {
   })
 }
 
-async function route(
-  p: Provider,
-  control: MockIdpControl,
-  request: Request,
-  env: unknown,
-): Promise<Response> {
-  {
-    const url = new URL(request.url)
-    let path = url.pathname
-    for (const wellKnown of [
-      '/.well-known/openid-configuration',
-      '/.well-known/oauth-authorization-server',
-    ]) {
-      // RFC 8414 §3.1 inserts the well-known segment before the issuer's path.
-      if (p.basePath !== '' && path === `${wellKnown}${p.basePath}`) path = `${p.basePath}${wellKnown}`
-    }
-    if (p.basePath !== '') {
-      if (!path.startsWith(`${p.basePath}/`)) return notFound(path)
-      path = path.slice(p.basePath.length)
-    }
-    const prefix = p.settings.controlPrefix
-    if (prefix !== false && (path === prefix || path.startsWith(`${prefix}/`))) {
-      return run(p, 'control', request, env, (pp, req) =>
-        controlHttp(pp, control, req, path.slice(prefix.length)),
-      )
-    }
-    const found = ROUTES.get(path)
-    if (!found) return notFound(path)
-    if (found[0] === 'registration' && !p.settings.registration) return notFound(path)
-    return run(p, found[0], request, env, found[1])
-  }
-}
-
 function notFound(path: string): Response {
   return errorResponse(new OAuthFailure(404, 'invalid_request', `no endpoint at ${path.slice(0, 100)}`))
 }
 
+/** Runs one request through fault rules, the handler and the journal. */
 async function run(
   p: Provider,
   endpoint: EndpointName,
   request: Request,
   env: unknown,
-  handler: Handler,
+  handler: Handler | (() => Promise<Response>),
 ): Promise<Response> {
   const atMs = p.clock.now()
   const log: LogDraft = { params: {} }

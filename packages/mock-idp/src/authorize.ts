@@ -1,18 +1,27 @@
 /** The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2) and its login form. @module */
 
-import type { LogDraft } from './app.ts'
 import { loginPage } from './html.ts'
-import { redactParams } from './journal.ts'
+import { type LogDraft, redactParams } from './journal.ts'
 import { readChallenge } from './pkce.ts'
-import { grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { Provider } from './provider.ts'
+import { grantsOf, isConfidential } from './settings.ts'
 import type { MockClient, MockUser } from './types.ts'
 import { parseScope, randomToken, timingSafeEqual } from './util.ts'
 import { fail, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
 
 const PENDING_LOGIN_MS = 10 * 60 * 1000
 
-/** Whether `requested` matches a registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7.3). @internal */
-export function redirectUriMatches(registered: readonly string[], requested: string): boolean {
+/**
+ * Whether `requested` matches a registered redirect URI (RFC 6749 §3.1.2): exactly, or for an
+ * `http` loopback IP literal with any port (RFC 8252 §7.3), or for `http://localhost` with any port
+ * when `localhostAnyPort` (what mainstream providers do; RFC 8252 §8.3 calls `localhost` NOT
+ * RECOMMENDED). @internal
+ */
+export function redirectUriMatches(
+  registered: readonly string[],
+  requested: string,
+  localhostAnyPort = false,
+): boolean {
   if (registered.includes(requested)) return true
   let url: URL
   try {
@@ -20,7 +29,11 @@ export function redirectUriMatches(registered: readonly string[], requested: str
   } catch {
     return false
   }
-  if (url.protocol !== 'http:' || (url.hostname !== '127.0.0.1' && url.hostname !== '[::1]')) return false
+  const loopback =
+    url.hostname === '127.0.0.1' ||
+    url.hostname === '[::1]' ||
+    (localhostAnyPort && url.hostname === 'localhost')
+  if (url.protocol !== 'http:' || !loopback) return false
   return registered.some((r) => {
     try {
       const reg = new URL(r)
@@ -36,6 +49,11 @@ export function redirectUriMatches(registered: readonly string[], requested: str
   })
 }
 
+/** Whether a client's `http://localhost` redirect URIs match any port. @internal */
+export function localhostAnyPort(p: Provider, client: MockClient): boolean {
+  return client.localhostAnyPort ?? p.settings.localhostAnyPort
+}
+
 /** GET or POST /authorize. @internal */
 export async function authorize(p: Provider, request: Request, log: LogDraft): Promise<Response> {
   const params =
@@ -47,10 +65,14 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
   const client = p.clients.get(clientId)
   if (!client) throw fail('invalid_request', `unknown client "${truncate(clientId)}"`)
   const redirectUri = required(params, 'redirect_uri')
-  if (!redirectUriMatches(client.redirectUris ?? [], redirectUri)) {
+  if (!redirectUriMatches(client.redirectUris ?? [], redirectUri, localhostAnyPort(p, client))) {
+    const hint =
+      /^http:\/\/localhost:/.test(redirectUri) && !localhostAnyPort(p, client)
+        ? " (localhost with any port is refused because strict.localhostRedirects or the client's localhostAnyPort: false says so)"
+        : ''
     throw fail(
       'invalid_request',
-      `redirect_uri "${truncate(redirectUri, 200)}" is not registered for client ${client.clientId}`,
+      `redirect_uri "${truncate(redirectUri, 200)}" is not registered for client ${client.clientId}${hint}`,
     )
   }
   try {
@@ -62,7 +84,7 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
     }
     if (showForm) {
       const requestId = randomToken(16)
-      p.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
+      p.state.pendingLogins.set(requestId, { params, client, expMs: p.clock.now() + PENDING_LOGIN_MS })
       return loginPage(p.url('/login'), requestId, client.clientName ?? client.clientId, redirectUri)
     }
     let user: MockUser
@@ -99,9 +121,9 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
   const form = await readForm(request)
   log.params = redactParams(form)
   const requestId = required(form, 'request_id')
-  const pending = p.pendingLogins.get(requestId)
+  const pending = p.state.pendingLogins.get(requestId)
   if (!pending || pending.expMs <= p.clock.now()) {
-    p.pendingLogins.delete(requestId)
+    p.state.pendingLogins.delete(requestId)
     throw fail(
       'invalid_request',
       'this login request is unknown or has expired; start the authorization again',
@@ -111,7 +133,7 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
   log.clientId = client.clientId
   const redirectUri = params.get('redirect_uri') ?? ''
   if (form.get('action') === 'cancel') {
-    p.pendingLogins.delete(requestId)
+    p.state.pendingLogins.delete(requestId)
     log.error = 'access_denied'
     return redirectWith(p, redirectUri, params.get('state'), {
       error: 'access_denied',
@@ -130,12 +152,13 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
       'Wrong username or password.',
     )
   }
-  p.pendingLogins.delete(requestId)
+  p.state.pendingLogins.delete(requestId)
   return issueCode(p, client, params, checkAuthorizationRequest(p, client, params), user)
 }
 
 interface CheckedRequest {
   readonly scope: readonly string[]
+  readonly requestedScope: readonly string[]
   readonly codeChallenge: string | undefined
   readonly method: 'S256' | 'plain' | undefined
 }
@@ -187,10 +210,11 @@ function checkAuthorizationRequest(
   }
   // Scope and PKCE failures are errors to redirect with, not JSON answers.
   try {
-    const scope = p.checkScope(client, parseScope(params.get('scope')))
+    const requestedScope = parseScope(params.get('scope'))
+    const scope = p.grantScope(client, requestedScope)
     const pkceRequired = client.requirePkce ?? !isConfidential(client)
     const { codeChallenge, method } = readChallenge(params, client, pkceRequired)
-    return { scope, codeChallenge, method }
+    return { scope, requestedScope, codeChallenge, method }
   } catch (error) {
     if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
     throw error
@@ -206,11 +230,12 @@ function issueCode(
 ): Response {
   const now = p.clock.now()
   const code = randomToken(32)
-  p.codes.set(code, {
+  p.state.codes.set(code, {
     clientId: client.clientId,
     redirectUri: params.get('redirect_uri') ?? '',
     sub: user.sub,
     scope: checked.scope,
+    requestedScope: checked.requestedScope,
     nonce: params.get('nonce'),
     codeChallenge: checked.codeChallenge,
     codeChallengeMethod: checked.method,

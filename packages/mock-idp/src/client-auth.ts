@@ -1,8 +1,8 @@
 /** Client authentication at the token, device, introspection and revocation endpoints. @module */
 import { createLocalJWKSet, jwtVerify } from 'jose'
-import type { LogDraft } from './app.ts'
-import { redactParams } from './journal.ts'
-import { isConfidential, type Provider } from './provider.ts'
+import { type LogDraft, redactParams } from './journal.ts'
+import type { Provider } from './provider.ts'
+import { isConfidential } from './settings.ts'
 import type { MockClient } from './types.ts'
 import { timingSafeEqual } from './util.ts'
 import { basicChallenge, fail, OAuthFailure, parseBasic, readForm, truncate } from './wire.ts'
@@ -137,7 +137,7 @@ export async function authenticateClient(
     }
     if (
       typeof payload.jti !== 'string' ||
-      !p.useAssertion(`${client.clientId}:${payload.jti}`, (payload.exp ?? 0) * 1000)
+      !p.state.useAssertion(`${client.clientId}:${payload.jti}`, (payload.exp ?? 0) * 1000)
     ) {
       throw invalidClient('client assertion jti was already used')
     }

@@ -2,19 +2,13 @@
 import type { MockClock } from './clock.ts'
 import { MockIdpError } from './errors.ts'
 import type { FaultRule } from './faults.ts'
+import { type ClaimOverrides, issueTokens, signJwt, type TokenResponse } from './issuing.ts'
 import type { JournalEntry, JournalFilter } from './journal.ts'
 import { info, type KeyInfo } from './keys.ts'
-import {
-  type ClaimOverrides,
-  checkClient,
-  checkUser,
-  type DeviceRecord,
-  type Provider,
-  type TokenResponse,
-} from './provider.ts'
-import type { MockClient, MockUser, SigningAlg } from './types.ts'
-import { isRecord } from './util.ts'
-import { fail, json, OAuthFailure, readJsonObject } from './wire.ts'
+import type { Provider } from './provider.ts'
+import { checkClient, checkUser } from './settings.ts'
+import type { DeviceRecord } from './state.ts'
+import type { MockClient, MockIdpLimits, MockUser, SigningAlg } from './types.ts'
 
 /** A device authorization as tests see it (the device code itself stays secret). */
 export interface DeviceInfo {
@@ -34,6 +28,26 @@ export interface DeviceInfo {
   readonly expired: boolean
   /** The polling interval now in force, in seconds (grows with each `slow_down`). */
   readonly intervalS: number
+}
+
+/** How many entries each of the IdP's state maps holds now; {@link MockIdpLimits} caps them. */
+export interface StateStats {
+  /** Access-token records. */
+  readonly accessTokens: number
+  /** Refresh-token records (active, rotated and revoked). */
+  readonly refreshTokens: number
+  /** Grants. */
+  readonly grants: number
+  /** Authorization codes (used ones are kept until they expire, to detect reuse). */
+  readonly codes: number
+  /** Device authorizations. */
+  readonly devices: number
+  /** Login-form requests waiting for a user. */
+  readonly pendingLogins: number
+  /** Used `private_key_jwt` assertion ids. */
+  readonly assertions: number
+  /** Journal entries. */
+  readonly journal: number
 }
 
 /** What {@link MockIdpControl.tokens}.issue mints. */
@@ -148,6 +162,8 @@ export interface MockIdpControl {
      */
     sign(claims: Readonly<Record<string, unknown>>, options?: { readonly typ?: string }): Promise<string>
   }
+  /** How many entries each state map holds (over HTTP: `GET /stats`). */
+  stats(): StateStats
   /** Forgets every grant, token, code, device code, fault and journal entry; users and clients go back to the options; the clock goes back to real time. */
   reset(): void
 }
@@ -203,11 +219,11 @@ export function createControl(p: Provider): MockIdpControl {
     },
     devices: {
       list: (filter) =>
-        [...p.devices.values()]
+        [...p.state.devices.values()]
           .filter((d) => filter?.status === undefined || d.status === filter.status)
           .map((d) => deviceInfo(p, d)),
       latestPending() {
-        const pending = [...p.devices.values()].filter(
+        const pending = [...p.state.devices.values()].filter(
           (d) => d.status === 'pending' && d.expMs > p.clock.now(),
         )
         const last = pending[pending.length - 1]
@@ -216,7 +232,7 @@ export function createControl(p: Provider): MockIdpControl {
       approve: (userCode, sub) => deviceInfo(p, p.decideDevice(userCode, 'approve', sub)),
       deny: (userCode) => deviceInfo(p, p.decideDevice(userCode, 'deny')),
       expire(userCode) {
-        const device = p.deviceForUserCode(userCode)
+        const device = p.state.deviceForUserCode(userCode)
         ;(device as { expMs: number }).expMs = Math.min(device.expMs, p.clock.now())
         return deviceInfo(p, device)
       },
@@ -249,17 +265,12 @@ export function createControl(p: Provider): MockIdpControl {
         const times = options.times ?? 1
         if (!(times > 0))
           throw new MockIdpError('ERR_INVALID_OPTION', `times must be positive, got ${String(times)}`)
-        p.claimOverrides.push({ overrides, remaining: times })
+        p.overrideClaims(overrides, times)
       },
-      clear() {
-        p.claimOverrides = []
-      },
+      clear: () => p.clearClaimOverrides(),
     },
     login: {
-      next(sub) {
-        p.user(sub)
-        p.loginQueue.push(sub)
-      },
+      next: (sub) => p.queueLogin(sub),
     },
     tokens: {
       async issue(options) {
@@ -272,7 +283,7 @@ export function createControl(p: Provider): MockIdpControl {
             ? options.scope.split(' ').filter(Boolean)
             : [...(options.scope ?? [])]
         const grant = isUser ? p.newGrant(client.clientId, sub, scope, p.clock.now()) : undefined
-        return p.issue({
+        return issueTokens(p, {
           client,
           grant,
           sub,
@@ -283,128 +294,12 @@ export function createControl(p: Provider): MockIdpControl {
           audience: options.audience,
         })
       },
-      sign: (claims, options = {}) => p.signJwt({ ...claims }, options.typ ?? 'at+jwt'),
+      sign: (claims, options = {}) => signJwt(p, { ...claims }, options.typ ?? 'at+jwt'),
     },
+    stats: () => p.stats(),
     reset() {
       p.resetState()
       p.clock.reset()
     },
   }
-}
-
-/**
- * Answers a control-plane HTTP request: `path` is relative to the prefix. Bodies are JSON; errors
- * are `{ error, error_description }` with the {@link MockIdpError} code as `error`. @internal
- */
-export async function controlHttp(
-  p: Provider,
-  control: MockIdpControl,
-  request: Request,
-  path: string,
-): Promise<Response> {
-  const method = request.method
-  const body = async (): Promise<Record<string, unknown>> =>
-    method === 'GET' || method === 'DELETE' ? {} : readJsonObject(request)
-  const segments = path.split('/').filter(Boolean).map(decodeURIComponent)
-  const [area, id, verb] = segments
-  const route = `${method} ${area ?? ''}${id !== undefined ? '/:id' : ''}${verb !== undefined ? `/${verb}` : ''}`
-  try {
-    switch (route) {
-      case 'GET users':
-        return json(control.users.list())
-      case 'POST users':
-        return json(control.users.add((await body()) as unknown as MockUser), 201)
-      case 'PATCH users/:id':
-        return json(control.users.update(id ?? '', (await body()) as Omit<Partial<MockUser>, 'sub'>))
-      case 'DELETE users/:id':
-        return json({ removed: control.users.remove(id ?? '') })
-      case 'GET clients':
-        return json(control.clients.list())
-      case 'POST clients':
-        return json(control.clients.add((await body()) as unknown as MockClient), 201)
-      case 'DELETE clients/:id':
-        return json({ removed: control.clients.remove(id ?? '') })
-      case 'GET devices':
-        return json(control.devices.list())
-      case 'POST devices/:id/approve': {
-        const sub = (await body()).sub
-        return json(control.devices.approve(id ?? '', typeof sub === 'string' ? sub : undefined))
-      }
-      case 'POST devices/:id/deny':
-        return json(control.devices.deny(id ?? ''))
-      case 'POST devices/:id/expire':
-        return json(control.devices.expire(id ?? ''))
-      case 'GET clock':
-        return json({ nowMs: p.clock.now(), frozen: p.clock.frozen })
-      case 'POST clock': {
-        const b = await body()
-        if (typeof b.setMs === 'number') p.clock.set(b.setMs)
-        if (typeof b.advanceMs === 'number') p.clock.advance(b.advanceMs)
-        if (b.frozen === true) p.clock.freeze()
-        if (b.frozen === false) p.clock.unfreeze()
-        return json({ nowMs: p.clock.now(), frozen: p.clock.frozen })
-      }
-      case 'GET keys':
-        return json(control.keys.list())
-      case 'POST keys/:id':
-        if (id !== 'rotate') break
-        return json(await control.keys.rotate((await body()) as { graceMs?: number; alg?: SigningAlg }))
-      case 'GET faults':
-        return json(control.faults.list())
-      case 'POST faults':
-        control.faults.inject((await body()) as unknown as FaultRule)
-        return json(control.faults.list(), 201)
-      case 'DELETE faults':
-        control.faults.clear()
-        return json([])
-      case 'GET journal': {
-        const q = new URL(request.url).searchParams
-        const filter: Record<string, unknown> = {}
-        for (const key of ['endpoint', 'grantType', 'clientId']) if (q.has(key)) filter[key] = q.get(key)
-        if (q.has('sinceSeq')) filter.sinceSeq = Number(q.get('sinceSeq'))
-        return json(control.journal.entries(filter as JournalFilter))
-      }
-      case 'DELETE journal':
-        control.journal.clear()
-        return json([])
-      case 'POST claims': {
-        const b = await body()
-        const times = typeof b.times === 'number' ? b.times : 1
-        const { times: _t, ...overrides } = b
-        control.claims.override(overrides as ClaimOverrides, { times })
-        return json({ ok: true }, 201)
-      }
-      case 'DELETE claims':
-        control.claims.clear()
-        return json({ ok: true })
-      case 'POST login': {
-        const sub = (await body()).sub
-        if (typeof sub !== 'string') throw fail('invalid_request', 'body needs "sub"')
-        control.login.next(sub)
-        return json({ ok: true })
-      }
-      case 'POST tokens':
-        return json(await control.tokens.issue((await body()) as unknown as IssueTokenOptions))
-      case 'POST tokens/:id': {
-        if (id !== 'sign') break
-        const b = await body()
-        if (!isRecord(b.claims)) throw fail('invalid_request', 'body needs "claims", an object')
-        return json({
-          token: await control.tokens.sign(b.claims, typeof b.typ === 'string' ? { typ: b.typ } : {}),
-        })
-      }
-      case 'POST reset':
-        control.reset()
-        return json({ ok: true })
-    }
-  } catch (error) {
-    if (error instanceof MockIdpError) {
-      const status = error.code.startsWith('ERR_UNKNOWN') ? 404 : error.code === 'ERR_DUPLICATE' ? 409 : 400
-      return json({ error: error.code, error_description: error.message }, status)
-    }
-    if (error instanceof TypeError)
-      return json({ error: 'ERR_INVALID_OPTION', error_description: error.message }, 400)
-    throw error
-  }
-  throw new OAuthFailure(404, 'invalid_request', `no control operation ${method} ${path}`)
 }

@@ -4,20 +4,15 @@
  * dynamic client registration (RFC 7591). @module
  */
 
-import type { LogDraft } from './app.ts'
-import { redirectUriMatches } from './authorize.ts'
+import { localhostAnyPort, redirectUriMatches } from './authorize.ts'
 import { authenticatedForm } from './client-auth.ts'
 import { MockIdpError } from './errors.ts'
 import { devicePage, page } from './html.ts'
-import { redactParams } from './journal.ts'
-import {
-  ALL_GRANTS,
-  checkClient,
-  DEVICE_GRANT,
-  isConfidential,
-  type Provider,
-  SUPPORTED_CLAIMS,
-} from './provider.ts'
+import { findAccessToken, releasedClaims, SUPPORTED_CLAIMS, verifyOwnJwt } from './issuing.ts'
+import { type LogDraft, redactParams } from './journal.ts'
+import type { Provider } from './provider.ts'
+import { ALL_GRANTS, checkClient, DEVICE_GRANT, isConfidential } from './settings.ts'
+import type { DeviceRecord } from './state.ts'
 import type { ClientAuthMethod, GrantType, MockClient } from './types.ts'
 import { normalizeUserCode, randomToken, timingSafeEqual } from './util.ts'
 import {
@@ -116,7 +111,7 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
     )
   }
   const token = await bearer(request)
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (!found) {
     throw new OAuthFailure(
       401,
@@ -136,7 +131,7 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
     )
   }
   const user = p.users.get(record.sub)
-  return json({ ...p.releasedClaims(user, record.scope), ...p.userinfoOverrides(), sub: record.sub })
+  return json({ ...releasedClaims(user, record.scope), ...p.userinfoOverrides(), sub: record.sub })
 }
 
 /** POST /introspect (RFC 7662). @internal */
@@ -161,7 +156,7 @@ export async function introspect(p: Provider, request: Request, log: LogDraft): 
 }
 
 async function accessInfo(p: Provider, token: string): Promise<Record<string, unknown> | undefined> {
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (!found) return undefined
   const { record, claims } = found
   return {
@@ -181,9 +176,9 @@ async function accessInfo(p: Provider, token: string): Promise<Record<string, un
 }
 
 async function refreshInfo(p: Provider, token: string): Promise<Record<string, unknown> | undefined> {
-  const record = p.refreshTokens.get(token)
+  const record = p.state.refreshTokens.get(token)
   if (record?.status !== 'active' || record.expMs <= p.clock.now()) return undefined
-  const grant = p.grants.get(record.grantId)
+  const grant = p.state.grants.get(record.grantId)
   if (!grant || grant.revoked) return undefined
   return {
     active: true,
@@ -202,15 +197,15 @@ export async function revoke(p: Provider, request: Request, log: LogDraft): Prom
   const { params, client } = await authenticatedForm(p, request, log, '/revoke')
   const token = required(params, 'token')
   const ok = new Response(null, { status: 200, headers: { 'cache-control': 'no-store' } })
-  const refresh = p.refreshTokens.get(token)
+  const refresh = p.state.refreshTokens.get(token)
   if (refresh) {
     if (refresh.clientId !== client.clientId)
       throw fail('invalid_request', 'the token was issued to another client')
     // RFC 7009 §2.1: revoking a refresh token revokes the access tokens of the same grant.
-    p.revokeGrant(refresh.grantId)
+    p.state.revokeGrant(refresh.grantId)
     return ok
   }
-  const found = await p.findAccessToken(token)
+  const found = await findAccessToken(p, token)
   if (found) {
     if (found.record.clientId !== client.clientId)
       throw fail('invalid_request', 'the token was issued to another client')
@@ -227,7 +222,7 @@ export async function endSession(p: Provider, request: Request, log: LogDraft): 
   const hint = params.get('id_token_hint')
   let hintClaims: Record<string, unknown> | undefined
   if (hint !== undefined) {
-    hintClaims = await p.verifyOwnJwt(hint)
+    hintClaims = await verifyOwnJwt(p, hint)
     if (!hintClaims) throw fail('invalid_request', 'id_token_hint is not an ID token this IdP issued')
   }
   const audience = hintClaims?.aud
@@ -242,7 +237,7 @@ export async function endSession(p: Provider, request: Request, log: LogDraft): 
   if (target !== undefined) {
     const client = clientId === undefined ? undefined : p.clients.get(clientId)
     if (!client) throw fail('invalid_request', 'post_logout_redirect_uri needs client_id or id_token_hint')
-    if (!redirectUriMatches(client.postLogoutRedirectUris ?? [], target)) {
+    if (!redirectUriMatches(client.postLogoutRedirectUris ?? [], target, localhostAnyPort(p, client))) {
       throw fail(
         'invalid_request',
         `post_logout_redirect_uri "${truncate(target, 200)}" is not registered for client ${client.clientId}`,
@@ -268,9 +263,9 @@ export async function deviceVerification(p: Provider, request: Request, log: Log
   log.params = redactParams(form)
   const typed = form.get('user_code') ?? ''
   const code = normalizeUserCode(typed)
-  let device: ReturnType<Provider['deviceForUserCode']>
+  let device: DeviceRecord
   try {
-    device = p.deviceForUserCode(code)
+    device = p.state.deviceForUserCode(code)
   } catch {
     return devicePage(action, typed, {
       text: 'That code is not valid. Check the code on your device.',
@@ -281,14 +276,15 @@ export async function deviceVerification(p: Provider, request: Request, log: Log
   if (device.status !== 'pending' || device.expMs <= p.clock.now()) {
     return devicePage(action, typed, { text: 'That code has expired or was already used.', error: true })
   }
-  if (form.get('action') === 'deny') {
-    p.decideDevice(code, 'deny')
-    return page('Device denied', '<p>The device was not connected. You can close this window.</p>')
-  }
+  // Deny changes the device's fate as much as approve does, so it needs the same sign-in.
   const user = p.userByLogin(form.get('username') ?? '')
   const password = form.get('password') ?? ''
   if (!user || user.password === undefined || !timingSafeEqual(password, user.password)) {
     return devicePage(action, typed, { text: 'Wrong username or password.', error: true })
+  }
+  if (form.get('action') === 'deny') {
+    p.decideDevice(code, 'deny')
+    return page('Device denied', '<p>The device was not connected. You can close this window.</p>')
   }
   p.decideDevice(code, 'approve', user.sub)
   return page('Device connected', '<p>Your device is connected. You can return to it now.</p>')

@@ -1,6 +1,9 @@
 /** Errors the mock IdP throws at its caller (not the OAuth errors it answers on the wire). @module */
 
-/** The stable codes of {@link MockIdpError}. */
+/**
+ * The stable codes of {@link MockIdpError}. `ERR_CONTROL_FORBIDDEN` is only ever an HTTP control-plane
+ * answer: a request from a browser, from a non-loopback `Host`, or without the control token.
+ */
 export type MockIdpErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_UNKNOWN_USER'
@@ -10,6 +13,7 @@ export type MockIdpErrorCode =
   | 'ERR_DEVICE_CODE_STATE'
   | 'ERR_PORT_IN_USE'
   | 'ERR_UNSUPPORTED_RUNTIME'
+  | 'ERR_CONTROL_FORBIDDEN'
 
 /**
  * A misuse of the mock IdP's API: a bad option, an unknown user or client, a device code in the

@@ -73,7 +73,7 @@ ${message ? `<p class="${message.error ? 'error' : ''}" role="${message.error ? 
 <label for="user_code">Code</label><input id="user_code" name="user_code" value="${escapeHtml(userCode)}" autocomplete="off" required autofocus>
 <label for="username">Username</label><input id="username" name="username" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" name="action" value="approve">Approve</button><button type="submit" name="action" value="deny" formnovalidate>Deny</button>
+<button type="submit" name="action" value="approve">Approve</button><button type="submit" name="action" value="deny">Deny</button>
 </form>`,
     message?.error ? 400 : 200,
   )

@@ -6,13 +6,13 @@
  * @module
  */
 export { MockClock } from './clock.ts'
-export type { DeviceInfo, IssueTokenOptions, MockIdpControl } from './control.ts'
+export type { DeviceInfo, IssueTokenOptions, MockIdpControl, StateStats } from './control.ts'
 export { MockIdpError, type MockIdpErrorCode } from './errors.ts'
 export type { FaultRule } from './faults.ts'
+export type { ClaimOverrides, TokenResponse } from './issuing.ts'
 export type { EndpointName, JournalEntry, JournalFilter } from './journal.ts'
 export type { KeyInfo } from './keys.ts'
 export { createMockIdp, type MockIdp, type MockIdpFetch, type MockIdpFetchInit } from './mock-idp.ts'
-export type { ClaimOverrides, TokenResponse } from './provider.ts'
 export { type MockIdpServer, type ServeOptions, serve } from './serve.ts'
 export type {
   AccessTokenFormat,
@@ -20,7 +20,9 @@ export type {
   GrantType,
   MockClient,
   MockIdpLifetimes,
+  MockIdpLimits,
   MockIdpOptions,
+  MockIdpStrictness,
   MockUser,
   SigningAlg,
 } from './types.ts'

@@ -43,6 +43,14 @@ export type EndpointName =
   | 'control'
   | 'unknown'
 
+/** What an endpoint tells the journal about the request it is answering. @internal */
+export interface LogDraft {
+  params: Record<string, string>
+  clientId?: string
+  grantType?: string
+  error?: string
+}
+
 /** Parameters whose values are secrets or bearer credentials. */
 const SECRET_PARAMS = new Set([
   'client_secret',
@@ -93,6 +101,10 @@ export class Journal {
 
   clear(): void {
     this.#entries = []
+  }
+
+  get size(): number {
+    return this.#entries.length
   }
 }
 

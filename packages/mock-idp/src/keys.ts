@@ -1,5 +1,12 @@
 /** Signing keys: the active key, retired keys in their grace period, rotation. @module */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+} from 'jose'
 import type { MockClock } from './clock.ts'
 import { DEV_RSA_JWK } from './dev-key.ts'
 import type { SigningAlg } from './types.ts'
@@ -26,6 +33,8 @@ interface KeyEntry extends KeyInfo {
 export class KeyStore {
   readonly #clock: MockClock
   #keys: KeyEntry[] = []
+  #verifier: ReturnType<typeof createLocalJWKSet> | undefined
+  #verifierKids = ''
 
   constructor(clock: MockClock) {
     this.#clock = clock
@@ -65,6 +74,17 @@ export class KeyStore {
       next,
     ]
     return info(next)
+  }
+
+  /** A JWKS resolver over the published keys, for verifying tokens; rebuilt when they change. */
+  verifier(): ReturnType<typeof createLocalJWKSet> {
+    const published = this.published()
+    const kids = published.map((k) => k.kid).join(',')
+    if (!this.#verifier || kids !== this.#verifierKids) {
+      this.#verifier = createLocalJWKSet({ keys: published.map((k) => k.publicJwk) })
+      this.#verifierKids = kids
+    }
+    return this.#verifier
   }
 
   /** The JWKS document. */

@@ -1,350 +1,29 @@
 /**
- * The mock IdP's state and the operations the endpoints and the control plane share: users,
- * clients, grants, codes, device codes, tokens, claim release. @internal
+ * One mock IdP: its settings, clock, keys, journal, faults, users and clients, and the state the
+ * endpoints and the control plane share. Option checks live in `settings.ts`, the records in
+ * `state.ts`, token issuing in `issuing.ts`. @internal
  *
  * @module
  */
-
-import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { MockClock } from './clock.ts'
+import type { StateStats } from './control.ts'
 import { MockIdpError } from './errors.ts'
 import { Faults } from './faults.ts'
+import type { ClaimOverrides } from './issuing.ts'
 import { Journal } from './journal.ts'
 import { KeyStore } from './keys.ts'
 import type { Challenge } from './pkce.ts'
-import type {
-  AccessTokenFormat,
-  GrantType,
-  MockClient,
-  MockIdpOptions,
-  MockUser,
-  SigningAlg,
-} from './types.ts'
-import { halfHash, randomToken, userCode } from './util.ts'
-import { fail, OAuthFailure } from './wire.ts'
-
-/** Every grant type this IdP implements, in discovery order. */
-export const ALL_GRANTS: readonly GrantType[] = [
-  'authorization_code',
-  'urn:ietf:params:oauth:grant-type:device_code',
-  'client_credentials',
-  'password',
-  'refresh_token',
-]
-
-export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
-
-const STANDARD_CLAIMS: Readonly<Record<string, readonly string[]>> = {
-  profile: [
-    'name',
-    'family_name',
-    'given_name',
-    'middle_name',
-    'nickname',
-    'preferred_username',
-    'profile',
-    'picture',
-    'website',
-    'gender',
-    'birthdate',
-    'zoneinfo',
-    'locale',
-    'updated_at',
-  ],
-  email: ['email', 'email_verified'],
-  address: ['address'],
-  phone: ['phone_number', 'phone_number_verified'],
-}
-const SCOPED_CLAIMS = new Set(Object.values(STANDARD_CLAIMS).flat())
-/** Claims the IdP owns in its tokens; user claims and overrides never replace them in ID tokens. */
-const PROTECTED_ID_CLAIMS = new Set([
-  'iss',
-  'sub',
-  'aud',
-  'exp',
-  'iat',
-  'auth_time',
-  'nonce',
-  'azp',
-  'at_hash',
-])
-
-/** Every claim the IdP may put in an ID token or userinfo answer, for discovery. */
-export const SUPPORTED_CLAIMS: readonly string[] = [...PROTECTED_ID_CLAIMS, ...SCOPED_CLAIMS]
-
-/** Resolved options with every default filled in. */
-export interface Settings {
-  readonly signingAlg: SigningAlg
-  readonly keys: 'bundled' | 'generate'
-  readonly accessTokenFormat: AccessTokenFormat
-  readonly audience: string | readonly string[] | undefined
-  readonly scopes: readonly string[]
-  readonly accessTokenS: number
-  readonly idTokenS: number
-  readonly refreshTokenS: number
-  readonly authorizationCodeS: number
-  readonly deviceCodeS: number
-  readonly deviceIntervalS: number
-  readonly rotateRefreshTokens: boolean
-  readonly registration: boolean
-  readonly controlPrefix: string | false
-  readonly login: 'headless' | 'form'
-  readonly journalLimit: number
-  readonly defaultUser: string | undefined
-}
-
-/** A user's consent and login, the root every token of one login hangs from. */
-export interface Grant {
-  readonly id: string
-  readonly clientId: string
-  readonly sub: string
-  readonly scope: readonly string[]
-  readonly authTimeMs: number | undefined
-  revoked: boolean
-  readonly accessIds: Set<string>
-  readonly refreshTokens: Set<string>
-}
-
-export interface AccessRecord {
-  readonly id: string
-  readonly format: AccessTokenFormat
-  readonly clientId: string
-  readonly sub: string
-  readonly scope: readonly string[]
-  readonly aud: string | readonly string[]
-  readonly iatMs: number
-  readonly expMs: number
-  readonly grantId: string | undefined
-  readonly username: string | undefined
-  revoked: boolean
-}
-
-export interface RefreshRecord {
-  readonly token: string
-  readonly grantId: string
-  readonly clientId: string
-  readonly iatMs: number
-  readonly expMs: number
-  status: 'active' | 'rotated' | 'revoked'
-}
-
-export interface CodeRecord {
-  readonly clientId: string
-  readonly redirectUri: string
-  readonly sub: string
-  readonly scope: readonly string[]
-  readonly nonce: string | undefined
-  readonly codeChallenge: string | undefined
-  readonly codeChallengeMethod: 'S256' | 'plain' | undefined
-  readonly expMs: number
-  readonly authTimeMs: number
-  used: boolean
-  grantId: string | undefined
-}
-
-/** The state of one device authorization (RFC 8628). */
-export interface DeviceRecord {
-  readonly deviceCode: string
-  readonly userCode: string
-  readonly clientId: string
-  readonly scope: readonly string[]
-  readonly createdAtMs: number
-  readonly expMs: number
-  intervalS: number
-  lastPollMs: number | undefined
-  status: 'pending' | 'approved' | 'denied' | 'consumed'
-  sub: string | undefined
-  authTimeMs: number | undefined
-  /** The PKCE challenge of the device authorization request, checked at every poll. */
-  readonly pkce: Challenge
-}
-
-/** A pending authorization request waiting for the login form. */
-export interface PendingLogin {
-  readonly params: ReadonlyMap<string, string>
-  readonly client: MockClient
-  readonly expMs: number
-}
-
-/** Per-test claim overrides. */
-export interface ClaimOverrides {
-  /** Merged into JWT access tokens (and introspection answers). */
-  readonly accessToken?: Readonly<Record<string, unknown>>
-  /** Merged into ID tokens (protected claims like `iss`, `sub`, `nonce` are not replaced). */
-  readonly idToken?: Readonly<Record<string, unknown>>
-  /** Merged into userinfo answers. */
-  readonly userinfo?: Readonly<Record<string, unknown>>
-}
-
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  scope?: string
-  refresh_token?: string
-  id_token?: string
-}
-
-export function resolveSettings(options: MockIdpOptions): Settings {
-  const lifetimes = options.lifetimes ?? {}
-  const positive = (value: number | undefined, fallback: number, name: string): number => {
-    if (value === undefined) return fallback
-    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `${name} must be a positive number of seconds, got ${String(value)}`,
-      )
-    }
-    return value
-  }
-  const signingAlg = options.signingAlg ?? 'RS256'
-  if (!['RS256', 'ES256', 'EdDSA'].includes(signingAlg)) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `signingAlg must be RS256, ES256 or EdDSA, got ${String(signingAlg)}`,
-    )
-  }
-  const controlPrefix = options.controlPrefix ?? '/_control'
-  if (controlPrefix !== false && !/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(controlPrefix)) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `controlPrefix must be a path like "/_control" or false, got ${JSON.stringify(controlPrefix)}`,
-    )
-  }
-  const scopes = options.scopes ?? ['openid', 'profile', 'email', 'offline_access']
-  for (const scope of scopes) {
-    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `scope ${JSON.stringify(scope)} is not a valid scope token (RFC 6749 §3.3)`,
-      )
-    }
-  }
-  return {
-    signingAlg,
-    keys: options.keys ?? 'bundled',
-    accessTokenFormat: options.accessTokenFormat ?? 'jwt',
-    audience: options.audience,
-    scopes,
-    accessTokenS: positive(lifetimes.accessTokenS, 3600, 'lifetimes.accessTokenS'),
-    idTokenS: positive(lifetimes.idTokenS, 3600, 'lifetimes.idTokenS'),
-    refreshTokenS: positive(lifetimes.refreshTokenS, 30 * 86400, 'lifetimes.refreshTokenS'),
-    authorizationCodeS: positive(lifetimes.authorizationCodeS, 60, 'lifetimes.authorizationCodeS'),
-    deviceCodeS: positive(lifetimes.deviceCodeS, 600, 'lifetimes.deviceCodeS'),
-    deviceIntervalS: positive(options.deviceIntervalS, 5, 'deviceIntervalS'),
-    rotateRefreshTokens: options.rotateRefreshTokens ?? true,
-    registration: options.registration ?? true,
-    controlPrefix,
-    login: options.login ?? 'headless',
-    journalLimit: options.journalLimit ?? 10_000,
-    defaultUser: options.defaultUser,
-  }
-}
-
-/** Checks a user definition and fills in `username`. */
-export function checkUser(user: MockUser): MockUser {
-  if (typeof user?.sub !== 'string' || user.sub === '') {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `a user needs a non-empty string "sub", got ${JSON.stringify(user?.sub)}`,
-    )
-  }
-  if (user.claims !== undefined && (typeof user.claims !== 'object' || user.claims === null)) {
-    throw new MockIdpError('ERR_INVALID_OPTION', `user ${user.sub}: claims must be an object`)
-  }
-  return { ...user, username: user.username ?? user.sub }
-}
-
-/** Checks a client definition. */
-export function checkClient(client: MockClient, supportedScopes: readonly string[]): MockClient {
-  const id = client?.clientId
-  if (typeof id !== 'string' || id === '') {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `a client needs a non-empty string "clientId", got ${JSON.stringify(id)}`,
-    )
-  }
-  if (
-    client.clientSecret !== undefined &&
-    (typeof client.clientSecret !== 'string' || client.clientSecret === '')
-  ) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `client ${id}: clientSecret must be a non-empty string when given`,
-    )
-  }
-  for (const uri of [...(client.redirectUris ?? []), ...(client.postLogoutRedirectUris ?? [])]) {
-    let url: URL
-    try {
-      url = new URL(uri)
-    } catch {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `client ${id}: redirect URI ${JSON.stringify(uri)} is not an absolute URL`,
-      )
-    }
-    if (url.hash !== '') {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `client ${id}: redirect URI ${uri} must not have a fragment (RFC 6749 §3.1.2)`,
-      )
-    }
-  }
-  for (const grant of client.grantTypes ?? []) {
-    if (!ALL_GRANTS.includes(grant)) {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `client ${id}: unknown grant type ${JSON.stringify(grant)}; use one of ${ALL_GRANTS.join(', ')}`,
-      )
-    }
-  }
-  for (const scope of client.scopes ?? []) {
-    if (!supportedScopes.includes(scope)) {
-      throw new MockIdpError(
-        'ERR_INVALID_OPTION',
-        `client ${id}: scope ${JSON.stringify(scope)} is not in the IdP's scopes (${supportedScopes.join(' ')})`,
-      )
-    }
-  }
-  const method = client.tokenEndpointAuthMethod
-  const confidential = client.clientSecret !== undefined || client.jwks !== undefined
-  if (method === 'none' && confidential) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `client ${id}: tokenEndpointAuthMethod "none" contradicts a clientSecret/jwks`,
-    )
-  }
-  if (
-    (method === 'client_secret_basic' || method === 'client_secret_post') &&
-    client.clientSecret === undefined
-  ) {
-    throw new MockIdpError('ERR_INVALID_OPTION', `client ${id}: ${method} needs a clientSecret`)
-  }
-  if (method === 'private_key_jwt' && client.jwks === undefined) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `client ${id}: private_key_jwt needs jwks with the client's public keys`,
-    )
-  }
-  if (client.requirePkce === false && !confidential) {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `client ${id}: a public client must use PKCE (RFC 9700 §2.1.1); drop requirePkce: false`,
-    )
-  }
-  return client
-}
-
-export function isConfidential(client: MockClient): boolean {
-  return client.clientSecret !== undefined || client.jwks !== undefined
-}
-
-export function grantsOf(client: MockClient): readonly GrantType[] {
-  if (client.grantTypes) return client.grantTypes
-  return isConfidential(client)
-    ? ['authorization_code', DEVICE_GRANT, 'client_credentials', 'refresh_token']
-    : ['authorization_code', DEVICE_GRANT, 'refresh_token']
-}
+import {
+  checkClient,
+  checkUser,
+  DEMO_ALICE,
+  parseIssuer,
+  resolveSettings,
+  type Settings,
+} from './settings.ts'
+import { type DeviceRecord, type Grant, State } from './state.ts'
+import type { MockClient, MockIdpOptions, MockUser } from './types.ts'
+import { fail } from './wire.ts'
 
 /** The shared state of one mock IdP instance. Two instances share nothing. */
 export class Provider {
@@ -353,29 +32,21 @@ export class Provider {
   readonly keys: KeyStore = new KeyStore(this.clock)
   readonly journal: Journal
   readonly faults: Faults = new Faults()
+  readonly state: State
+  readonly users: Map<string, MockUser> = new Map()
+  readonly clients: Map<string, MockClient> = new Map()
   issuer: string
   basePath: string
 
   readonly #initialUsers: readonly MockUser[]
   readonly #initialClients: readonly MockClient[]
-  users: Map<string, MockUser> = new Map()
-  clients: Map<string, MockClient> = new Map()
-  grants: Map<string, Grant> = new Map()
-  accessTokens: Map<string, AccessRecord> = new Map()
-  refreshTokens: Map<string, RefreshRecord> = new Map()
-  codes: Map<string, CodeRecord> = new Map()
-  devices: Map<string, DeviceRecord> = new Map()
-  userCodes: Map<string, string> = new Map()
-  pendingLogins: Map<string, PendingLogin> = new Map()
-  usedAssertions: Map<string, number> = new Map()
-  claimOverrides: Array<{ overrides: ClaimOverrides; remaining: number }> = []
-  loginQueue: string[] = []
-  #jwks: ReturnType<typeof createLocalJWKSet> | undefined
-  #jwksKids = ''
+  readonly #claimOverrides: Array<{ overrides: ClaimOverrides; remaining: number }> = []
+  readonly #loginQueue: string[] = []
 
   constructor(options: MockIdpOptions) {
     this.settings = resolveSettings(options)
     this.journal = new Journal(this.settings.journalLimit)
+    this.state = new State(this.settings.limits, this.clock)
     const { issuer, basePath } = parseIssuer(options.issuer ?? 'https://mock-idp.test')
     this.issuer = issuer
     this.basePath = basePath
@@ -409,21 +80,20 @@ export class Provider {
 
   /** Forgets every grant, token, code and journal entry; users and clients go back to the options. */
   resetState(): void {
-    this.users = new Map()
+    this.users.clear()
     for (const user of this.#initialUsers) this.addUser(user)
-    this.clients = new Map(this.#initialClients.map((c) => [c.clientId, c]))
-    this.grants = new Map()
-    this.accessTokens = new Map()
-    this.refreshTokens = new Map()
-    this.codes = new Map()
-    this.devices = new Map()
-    this.userCodes = new Map()
-    this.pendingLogins = new Map()
-    this.usedAssertions = new Map()
-    this.claimOverrides = []
-    this.loginQueue = []
+    this.clients.clear()
+    for (const client of this.#initialClients) this.clients.set(client.clientId, client)
+    this.state.clear()
+    this.#claimOverrides.length = 0
+    this.#loginQueue.length = 0
     this.faults.clear()
     this.journal.clear()
+  }
+
+  /** How many entries each state map holds. */
+  stats(): StateStats {
+    return { ...this.state.sizes(), journal: this.journal.size }
   }
 
   /** The absolute URL of an endpoint path like `/token`. */
@@ -470,271 +140,92 @@ export class Provider {
     return client
   }
 
-  /** Checks requested scopes against the IdP and the client; empty means none asked. */
-  checkScope(client: MockClient, requested: readonly string[]): readonly string[] {
+  /**
+   * The scopes a client is granted of those it asked for: the ones it may have (RFC 6749 §3.3
+   * lets the server grant less and say so), or with `strict.scopes` an `invalid_scope` refusal.
+   * `refused` lists scopes this request may never get, with the reason, e.g. `openid` on client
+   * credentials.
+   */
+  grantScope(
+    client: MockClient,
+    requested: readonly string[],
+    refused?: { readonly scopes: readonly string[]; readonly reason: string },
+  ): readonly string[] {
     const allowed = client.scopes ?? this.settings.scopes
-    const unknown = requested.filter((s) => !allowed.includes(s))
-    if (unknown.length > 0) {
+    const never = requested.filter((s) => refused?.scopes.includes(s))
+    const unknown = requested.filter((s) => !allowed.includes(s) && !never.includes(s))
+    if (this.settings.strictScopes && (never.length > 0 || unknown.length > 0)) {
+      const problem =
+        never.length > 0
+          ? `${refused?.reason ?? 'it is not allowed'}; drop ${quoted(never)}`
+          : `scope ${quoted(unknown)} is not allowed for client ${client.clientId}`
       throw fail(
         'invalid_scope',
-        `scope ${unknown.map((s) => JSON.stringify(s)).join(', ')} is not allowed for client ${client.clientId}`,
+        `${problem} (refused because strict.scopes is on; without it the IdP grants the allowed scopes)`,
       )
     }
-    return requested
+    return requested.filter((s) => allowed.includes(s) && !never.includes(s))
   }
 
-  // ---- grants and tokens -------------------------------------------------------------------
+  // ---- claim overrides and headless logins -------------------------------------------------
 
-  newGrant(clientId: string, sub: string, scope: readonly string[], authTimeMs: number | undefined): Grant {
-    const grant: Grant = {
-      id: randomToken(12),
-      clientId,
-      sub,
-      scope,
-      authTimeMs,
-      revoked: false,
-      accessIds: new Set(),
-      refreshTokens: new Set(),
-    }
-    this.grants.set(grant.id, grant)
-    return grant
+  /** Queues claim overrides for the next `times` issuances. */
+  overrideClaims(overrides: ClaimOverrides, times: number): void {
+    this.#claimOverrides.push({ overrides, remaining: times })
   }
 
-  /** Revokes a grant with every access and refresh token issued from it. */
-  revokeGrant(grantId: string | undefined): void {
-    const grant = grantId === undefined ? undefined : this.grants.get(grantId)
-    if (!grant) return
-    grant.revoked = true
-    for (const id of grant.accessIds) {
-      const record = this.accessTokens.get(id)
-      if (record) record.revoked = true
-    }
-    for (const token of grant.refreshTokens) {
-      const record = this.refreshTokens.get(token)
-      if (record) record.status = 'revoked'
-    }
+  /** Drops every queued claim override. */
+  clearClaimOverrides(): void {
+    this.#claimOverrides.length = 0
   }
 
-  #takeOverrides(): ClaimOverrides {
-    const head = this.claimOverrides[0]
+  /** Takes the overrides for one issuance. */
+  takeOverrides(): ClaimOverrides {
+    const head = this.#claimOverrides[0]
     if (!head) return {}
     head.remaining -= 1
-    if (head.remaining <= 0) this.claimOverrides.shift()
+    if (head.remaining <= 0) this.#claimOverrides.shift()
     return head.overrides
-  }
-
-  /** Claims of a user released for `scope` (OIDC Core §5.4). */
-  releasedClaims(user: MockUser | undefined, scope: readonly string[]): Record<string, unknown> {
-    if (!user?.claims) return {}
-    const allowed = new Set(scope.flatMap((s) => STANDARD_CLAIMS[s] ?? []))
-    const out: Record<string, unknown> = {}
-    for (const [name, value] of Object.entries(user.claims)) {
-      if (!SCOPED_CLAIMS.has(name) || allowed.has(name)) out[name] = value
-    }
-    return out
-  }
-
-  async signJwt(payload: JWTPayload, typ: string): Promise<string> {
-    const key = this.keys.active
-    return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ }).sign(key.privateKey)
-  }
-
-  /**
-   * Issues an access token (and optionally refresh and ID tokens) for a grant, and answers the
-   * token endpoint's success body (RFC 6749 §5.1).
-   */
-  async issue(input: {
-    readonly client: MockClient
-    readonly grant: Grant | undefined
-    readonly sub: string
-    readonly scope: readonly string[]
-    readonly refresh: boolean
-    readonly nonce?: string | undefined
-    readonly audience?: string | readonly string[] | undefined
-  }): Promise<TokenResponse> {
-    const { client, grant, sub, scope } = input
-    const now = this.clock.now()
-    const overrides = this.#takeOverrides()
-    const user = this.users.get(sub)
-    const format = client.accessTokenFormat ?? this.settings.accessTokenFormat
-    const aud = input.audience ?? client.audience ?? this.settings.audience ?? this.issuer
-    const expMs = now + this.settings.accessTokenS * 1000
-    const id = randomToken(format === 'opaque' ? 32 : 16)
-    const record: AccessRecord = {
-      id,
-      format,
-      clientId: client.clientId,
-      sub,
-      scope,
-      aud,
-      iatMs: now,
-      expMs,
-      grantId: grant?.id,
-      username: user?.username,
-      revoked: false,
-    }
-    this.accessTokens.set(id, record)
-    grant?.accessIds.add(id)
-    const accessToken =
-      format === 'opaque'
-        ? id
-        : await this.signJwt(
-            {
-              ...overrides.accessToken,
-              iss: this.issuer,
-              sub,
-              aud: aud as string | string[],
-              exp: Math.floor(expMs / 1000),
-              iat: Math.floor(now / 1000),
-              jti: id,
-              client_id: client.clientId,
-              ...(scope.length > 0 ? { scope: scope.join(' ') } : {}),
-              ...(grant?.authTimeMs !== undefined ? { auth_time: Math.floor(grant.authTimeMs / 1000) } : {}),
-            },
-            'at+jwt',
-          )
-    const body: TokenResponse = {
-      access_token: accessToken,
-      token_type: 'Bearer',
-      expires_in: this.settings.accessTokenS,
-      ...(scope.length > 0 ? { scope: scope.join(' ') } : {}),
-    }
-    if (input.refresh && grant) {
-      const token = randomToken(32)
-      this.refreshTokens.set(token, {
-        token,
-        grantId: grant.id,
-        clientId: client.clientId,
-        iatMs: now,
-        expMs: now + this.settings.refreshTokenS * 1000,
-        status: 'active',
-      })
-      grant.refreshTokens.add(token)
-      body.refresh_token = token
-    }
-    if (scope.includes('openid') && user) {
-      body.id_token = await this.signJwt(
-        {
-          ...this.releasedClaims(user, scope),
-          ...protectedOmitted(overrides.idToken),
-          iss: this.issuer,
-          sub,
-          aud: client.clientId,
-          azp: client.clientId,
-          exp: Math.floor((now + this.settings.idTokenS * 1000) / 1000),
-          iat: Math.floor(now / 1000),
-          ...(grant?.authTimeMs !== undefined ? { auth_time: Math.floor(grant.authTimeMs / 1000) } : {}),
-          ...(input.nonce !== undefined ? { nonce: input.nonce } : {}),
-          at_hash: await halfHash(accessToken),
-        },
-        'JWT',
-      )
-    }
-    return body
   }
 
   /** The userinfo overrides of the override at the head of the queue (not consumed by userinfo). */
   userinfoOverrides(): Readonly<Record<string, unknown>> {
-    return this.claimOverrides[0]?.overrides.userinfo ?? {}
+    return this.#claimOverrides[0]?.overrides.userinfo ?? {}
   }
 
-  /** Finds the record of a live access token (JWT or opaque); `undefined` when invalid. */
-  async findAccessToken(token: string): Promise<{ record: AccessRecord; claims?: JWTPayload } | undefined> {
-    const opaque = this.accessTokens.get(token)
-    if (opaque) return this.#live(opaque) ? { record: opaque } : undefined
-    if (token.split('.').length !== 3) return undefined
-    let claims: JWTPayload
-    try {
-      ;({ payload: claims } = await jwtVerify(token, this.#localJwks(), {
-        issuer: this.issuer,
-        typ: 'at+jwt',
-        currentDate: new Date(this.clock.now()),
-        algorithms: ['RS256', 'ES256', 'EdDSA'],
-      }))
-    } catch (error) {
-      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return undefined
-      throw error
-    }
-    const record = typeof claims.jti === 'string' ? this.accessTokens.get(claims.jti) : undefined
-    if (record?.format !== 'jwt' || !this.#live(record)) return undefined
-    return { record, claims }
+  /** The next headless login picks this user. */
+  queueLogin(sub: string): void {
+    this.user(sub)
+    this.#loginQueue.push(sub)
   }
 
-  #live(record: AccessRecord): boolean {
-    if (record.revoked || record.expMs <= this.clock.now()) return false
-    const grant = record.grantId === undefined ? undefined : this.grants.get(record.grantId)
-    return !grant?.revoked
+  // ---- grants and device codes -------------------------------------------------------------
+
+  /** Starts a grant (a login's consent), kept while tokens issued from it live. */
+  newGrant(clientId: string, sub: string, scope: readonly string[], authTimeMs: number | undefined): Grant {
+    return this.state.newGrant(clientId, sub, scope, authTimeMs, this.settings.accessTokenS * 1000)
   }
 
-  /** A JWKS resolver over the currently published keys (rebuilt when they change). */
-  #localJwks(): ReturnType<typeof createLocalJWKSet> {
-    const published = this.keys.published()
-    const kids = published.map((k) => k.kid).join(',')
-    if (!this.#jwks || kids !== this.#jwksKids) {
-      this.#jwks = createLocalJWKSet({ keys: published.map((k) => k.publicJwk) })
-      this.#jwksKids = kids
-    }
-    return this.#jwks
-  }
-
-  /** Verifies a JWT this IdP signed, at any time (for `id_token_hint`, which may be expired). */
-  async verifyOwnJwt(token: string): Promise<JWTPayload | undefined> {
-    try {
-      const { payload } = await jwtVerify(token, this.#localJwks(), {
-        issuer: this.issuer,
-        algorithms: ['RS256', 'ES256', 'EdDSA'],
-        currentDate: new Date(0),
-        clockTolerance: Number.MAX_SAFE_INTEGER,
-      })
-      return payload
-    } catch {
-      return undefined
-    }
-  }
-
-  // ---- device codes ------------------------------------------------------------------------
-
+  /** Starts a device authorization with the IdP's lifetime and polling interval. */
   newDevice(
     clientId: string,
     scope: readonly string[],
-    pkce: Challenge = { codeChallenge: undefined, method: undefined },
+    pkce: Challenge,
+    requestedScope: readonly string[],
   ): DeviceRecord {
-    const now = this.clock.now()
-    let code = userCode()
-    while (this.userCodes.has(code)) code = userCode()
-    const device: DeviceRecord = {
-      deviceCode: randomToken(32),
-      userCode: code,
+    return this.state.newDevice({
       clientId,
       scope,
-      createdAtMs: now,
-      expMs: now + this.settings.deviceCodeS * 1000,
-      intervalS: this.settings.deviceIntervalS,
-      lastPollMs: undefined,
-      status: 'pending',
-      sub: undefined,
-      authTimeMs: undefined,
+      requestedScope,
       pkce,
-    }
-    this.devices.set(device.deviceCode, device)
-    this.userCodes.set(device.userCode, device.deviceCode)
-    return device
+      lifetimeMs: this.settings.deviceCodeS * 1000,
+      intervalS: this.settings.deviceIntervalS,
+    })
   }
 
-  /** The device record for a user code that a person or test may act on. */
-  deviceForUserCode(code: string): DeviceRecord {
-    const deviceCode = this.userCodes.get(code)
-    const device = deviceCode === undefined ? undefined : this.devices.get(deviceCode)
-    if (!device)
-      throw new MockIdpError(
-        'ERR_UNKNOWN_USER_CODE',
-        `no device authorization with user code ${JSON.stringify(code)}`,
-      )
-    return device
-  }
-
+  /** Approves or denies a pending device authorization. */
   decideDevice(code: string, decision: 'approve' | 'deny', sub?: string): DeviceRecord {
-    const device = this.deviceForUserCode(code)
+    const device = this.state.deviceForUserCode(code)
     if (device.status !== 'pending') {
       throw new MockIdpError('ERR_DEVICE_CODE_STATE', `user code ${code} is ${device.status}, not pending`)
     }
@@ -754,7 +245,7 @@ export class Provider {
 
   /** The user a headless login picks: the control queue, else `defaultUser`, else the first user. */
   defaultLoginUser(): MockUser {
-    const queued = this.loginQueue.shift()
+    const queued = this.#loginQueue.shift()
     if (queued !== undefined) return this.user(queued)
     if (this.settings.defaultUser !== undefined) return this.user(this.settings.defaultUser)
     const first = this.users.values().next()
@@ -765,50 +256,8 @@ export class Provider {
       )
     return first.value
   }
-
-  /** Single-use `jti` bookkeeping for client assertions, pruned by expiry. */
-  useAssertion(jti: string, expMs: number): boolean {
-    const now = this.clock.now()
-    for (const [key, exp] of this.usedAssertions) if (exp <= now) this.usedAssertions.delete(key)
-    if (this.usedAssertions.has(jti)) return false
-    this.usedAssertions.set(jti, expMs)
-    return true
-  }
 }
 
-function protectedOmitted(claims: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
-  if (!claims) return {}
-  return Object.fromEntries(Object.entries(claims).filter(([name]) => !PROTECTED_ID_CLAIMS.has(name)))
+function quoted(values: readonly string[]): string {
+  return values.map((s) => JSON.stringify(s)).join(', ')
 }
-
-/** Parses and normalizes an issuer identifier (RFC 8414 §2: https or loopback http, no query/fragment). */
-export function parseIssuer(issuer: string): { issuer: string; basePath: string } {
-  let url: URL
-  try {
-    url = new URL(issuer)
-  } catch {
-    throw new MockIdpError('ERR_INVALID_OPTION', `issuer ${JSON.stringify(issuer)} is not an absolute URL`)
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new MockIdpError('ERR_INVALID_OPTION', `issuer must be an http(s) URL, got ${issuer}`)
-  }
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new MockIdpError(
-      'ERR_INVALID_OPTION',
-      `issuer must not have a query, fragment or credentials: ${issuer}`,
-    )
-  }
-  const basePath = url.pathname.replace(/\/+$/, '')
-  return { issuer: `${url.origin}${basePath}`, basePath }
-}
-
-const DEMO_ALICE = {
-  name: 'Alice Example',
-  given_name: 'Alice',
-  family_name: 'Example',
-  preferred_username: 'alice',
-  email: 'alice@example.com',
-  email_verified: true,
-} as const
-
-export { OAuthFailure }

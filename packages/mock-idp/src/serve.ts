@@ -1,15 +1,24 @@
 /** `serve`: a mock IdP on a real port, on Node, Deno or Bun. @module */
+import { isLoopbackHost } from './control-http.ts'
 import { MockIdpError } from './errors.ts'
 import { assemble, type MockIdp } from './mock-idp.ts'
 import { Provider } from './provider.ts'
 import type { MockIdpOptions } from './types.ts'
+import { randomToken } from './util.ts'
 
 /** Options of {@link serve}: the IdP's own options plus where to listen. */
 export interface ServeOptions extends MockIdpOptions {
   /** The port; default 0, a free port chosen by the OS. */
   readonly port?: number
-  /** The address to bind; default `127.0.0.1` (loopback only). */
+  /**
+   * The address to bind; default `127.0.0.1` (loopback only). Binding anything else (`0.0.0.0`,
+   * a LAN address) lets other machines sign in as any test user: `serve()` then warns, signs with
+   * freshly generated keys unless `keys` says otherwise, and protects the control plane with a
+   * generated `controlToken` unless one is given.
+   */
   readonly hostname?: string
+  /** Where the warning about a non-loopback bind goes; default `console.warn`. */
+  readonly warn?: (message: string) => void
 }
 
 /** A mock IdP listening on a socket. `await using server = await serve()` closes it at scope end. */
@@ -20,6 +29,12 @@ export interface MockIdpServer extends AsyncDisposable {
   readonly issuer: string
   /** The IdP: control plane, in-process fetch, app. */
   readonly idp: MockIdp
+  /**
+   * The token the HTTP control plane requires (`Authorization: Bearer <token>`): the
+   * `controlToken` option, or one generated because the server binds beyond loopback. `undefined`
+   * when the control plane needs none.
+   */
+  readonly controlToken: string | undefined
   /** Stops listening and closes open connections. */
   close(): Promise<void>
 }
@@ -128,17 +143,33 @@ function portError(error: unknown, port: number, hostname: string): unknown {
  * ```
  */
 export async function serve(options: ServeOptions = {}): Promise<MockIdpServer> {
-  const { port = 0, hostname = '127.0.0.1', ...idpOptions } = options
+  const { port = 0, hostname = '127.0.0.1', warn = console.warn, ...idpOptions } = options
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new MockIdpError('ERR_INVALID_OPTION', `port must be an integer 0-65535, got ${String(port)}`)
   }
-  const provider = new Provider(idpOptions)
+  const exposed = !isLoopbackHost(hostname)
+  const provider = new Provider(
+    exposed
+      ? {
+          ...idpOptions,
+          keys: idpOptions.keys ?? 'generate',
+          controlToken: idpOptions.controlToken ?? randomToken(32),
+        }
+      : idpOptions,
+  )
   await provider.init()
   const idp = assemble(provider)
   const listener = await listen((request, env) => idp.app.fetch(request, env), port, hostname)
   const host = hostname.includes(':') ? `[${hostname}]` : hostname
   const url = `http://${host}:${listener.port}`
   provider.setIssuer(`${url}${provider.basePath}`)
+  if (exposed) {
+    warn(
+      `mock IdP: WARNING: listening on ${url}, beyond loopback. Anyone who can reach this address can sign in as any test user and mint tokens. ` +
+        `Signing keys are ${provider.settings.keys === 'generate' ? 'freshly generated' : 'the BUNDLED DEVELOPMENT KEY (keys: "bundled")'}, ` +
+        'and the control plane needs "Authorization: Bearer <control token>" (server.controlToken). Bind 127.0.0.1 unless you need otherwise.',
+    )
+  }
   let closed: Promise<void> | undefined
   const close = (): Promise<void> => {
     closed ??= listener.close()
@@ -150,6 +181,7 @@ export async function serve(options: ServeOptions = {}): Promise<MockIdpServer> 
       return provider.issuer
     },
     idp,
+    controlToken: provider.settings.controlToken,
     close,
     [Symbol.asyncDispose]: close,
   }

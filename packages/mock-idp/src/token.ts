@@ -1,9 +1,11 @@
 /** The token endpoint (RFC 6749 §3.2) with every grant, and device authorization (RFC 8628). @module */
 
-import type { LogDraft } from './app.ts'
 import { authenticatedForm } from './client-auth.ts'
+import { issueTokens } from './issuing.ts'
+import type { LogDraft } from './journal.ts'
 import { checkVerifier, readChallenge } from './pkce.ts'
-import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential, type Provider } from './provider.ts'
+import type { Provider } from './provider.ts'
+import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential } from './settings.ts'
 import type { GrantType, MockClient } from './types.ts'
 import { parseScope, timingSafeEqual } from './util.ts'
 import { fail, json, required, truncate } from './wire.ts'
@@ -40,12 +42,12 @@ function wantsRefresh(client: MockClient): boolean {
 
 async function authorizationCode(p: Provider, client: MockClient, params: Map<string, string>) {
   const code = required(params, 'code')
-  const record = p.codes.get(code)
+  const record = p.state.codes.get(code)
   if (!record || record.clientId !== client.clientId)
     throw fail('invalid_grant', 'the authorization code is invalid')
   if (record.used) {
     // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-    p.revokeGrant(record.grantId)
+    p.state.revokeGrant(record.grantId)
     throw fail('invalid_grant', 'the authorization code was already used; the tokens it issued are revoked')
   }
   record.used = true
@@ -60,19 +62,20 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
   )
   const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs)
   record.grantId = grant.id
-  return p.issue({
+  return issueTokens(p, {
     client,
     grant,
     sub: record.sub,
     scope: record.scope,
     refresh: wantsRefresh(client),
     nonce: record.nonce,
+    requested: record.requestedScope,
   })
 }
 
 async function deviceCode(p: Provider, client: MockClient, params: Map<string, string>) {
   const code = required(params, 'device_code')
-  const device = p.devices.get(code)
+  const device = p.state.devices.get(code)
   if (!device || device.clientId !== client.clientId)
     throw fail('invalid_grant', 'the device code is invalid')
   await checkVerifier(device.pkce, params.get('code_verifier'), 'the device authorization request')
@@ -81,60 +84,82 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
   if (device.expMs <= now)
     throw fail('expired_token', 'the device code has expired; start a new device authorization')
   if (device.status === 'denied') throw fail('access_denied', 'the user denied the device authorization')
-  const tooSoon = device.lastPollMs !== undefined && now - device.lastPollMs < device.intervalS * 1000
+  // A client polling on a fixed timer sees its polls arrive a little early now and then (network
+  // and scheduling jitter); unless strict.devicePolling is on, that is not "too fast".
+  const tolerance = p.settings.strictPolling ? 0 : p.settings.pollToleranceMs
+  const sinceMs = device.lastPollMs === undefined ? undefined : now - device.lastPollMs
+  const tooSoon = sinceMs !== undefined && sinceMs < device.intervalS * 1000 - tolerance
   device.lastPollMs = now
   if (tooSoon) {
     // RFC 8628 §3.5: the interval grows by 5 seconds for this and every later request.
     device.intervalS += 5
-    throw fail('slow_down', `polled faster than the interval; wait ${device.intervalS} s between polls`)
+    throw fail(
+      'slow_down',
+      `polled ${sinceMs} ms after the previous poll; wait ${device.intervalS} s between polls${
+        p.settings.strictPolling ? ' (strict.devicePolling is on: no jitter allowance)' : ''
+      }`,
+    )
   }
   if (device.status === 'pending')
     throw fail('authorization_pending', 'the user has not yet approved the device')
   const sub = device.sub ?? ''
   device.status = 'consumed'
   const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs)
-  return p.issue({ client, grant, sub, scope: device.scope, refresh: wantsRefresh(client) })
+  return issueTokens(p, {
+    client,
+    grant,
+    sub,
+    scope: device.scope,
+    refresh: wantsRefresh(client),
+    requested: device.requestedScope,
+  })
 }
 
 async function clientCredentials(p: Provider, client: MockClient, params: Map<string, string>) {
   if (!isConfidential(client))
     throw fail('unauthorized_client', 'the client credentials grant needs a confidential client')
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
-  if (scope.includes('openid'))
-    throw fail('invalid_scope', 'the client credentials grant issues no ID token; drop "openid"')
-  return p.issue({
+  // The openEO client sends `openid` with every grant: like Keycloak and oidc-provider, grant the
+  // token without it (and without an ID token) and report the granted scope.
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested, {
+    scopes: ['openid'],
+    reason: 'the client credentials grant has no user, so it issues no ID token',
+  })
+  return issueTokens(p, {
     client,
     grant: undefined,
     sub: client.clientId,
     scope,
     refresh: false,
     audience: params.get('audience') ?? params.get('resource'),
+    requested,
   })
 }
 
 async function password(p: Provider, client: MockClient, params: Map<string, string>) {
   const username = required(params, 'username')
   const secret = required(params, 'password')
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested)
   const user = p.userByLogin(username)
   if (!user || user.password === undefined || !timingSafeEqual(secret, user.password)) {
     throw fail('invalid_grant', 'wrong username or password')
   }
   const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now())
-  return p.issue({ client, grant, sub: user.sub, scope, refresh: wantsRefresh(client) })
+  return issueTokens(p, { client, grant, sub: user.sub, scope, refresh: wantsRefresh(client), requested })
 }
 
 async function refreshToken(p: Provider, client: MockClient, params: Map<string, string>) {
   const token = required(params, 'refresh_token')
-  const record = p.refreshTokens.get(token)
+  const record = p.state.refreshTokens.get(token)
   if (!record || record.clientId !== client.clientId)
     throw fail('invalid_grant', 'the refresh token is invalid')
-  const grant = p.grants.get(record.grantId)
+  const grant = p.state.grants.get(record.grantId)
   if (!grant || grant.revoked || record.status === 'revoked')
     throw fail('invalid_grant', 'the refresh token was revoked')
   if (record.status === 'rotated') {
     // RFC 9700 §4.14.2: a rotated refresh token used again means it leaked; revoke the family.
-    p.revokeGrant(grant.id)
+    p.state.revokeGrant(grant.id)
     throw fail(
       'invalid_grant',
       'the refresh token was already used (rotated); every token of this grant is revoked',
@@ -143,13 +168,24 @@ async function refreshToken(p: Provider, client: MockClient, params: Map<string,
   if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the refresh token has expired')
   const requested = parseScope(params.get('scope'))
   const extra = requested.filter((s) => !grant.scope.includes(s))
-  if (extra.length > 0)
-    throw fail('invalid_scope', `scope ${extra.join(' ')} was not granted originally (RFC 6749 §6)`)
-  const scope = requested.length > 0 ? requested : grant.scope
+  if (extra.length > 0 && p.settings.strictScopes) {
+    throw fail(
+      'invalid_scope',
+      `scope ${extra.join(' ')} was not granted originally (RFC 6749 §6; refused because strict.scopes is on; without it the IdP grants the original scopes asked for)`,
+    )
+  }
+  const kept = requested.filter((s) => grant.scope.includes(s))
+  const scope = kept.length > 0 ? kept : grant.scope
   const rotate = p.settings.rotateRefreshTokens
   if (rotate) record.status = 'rotated'
-  const body = await p.issue({ client, grant, sub: grant.sub, scope, refresh: rotate })
-  return body
+  return issueTokens(p, {
+    client,
+    grant,
+    sub: grant.sub,
+    scope,
+    refresh: rotate,
+    ...(requested.length > 0 ? { requested } : {}),
+  })
 }
 
 /** POST /device_authorization (RFC 8628 §3.1). @internal */
@@ -158,11 +194,12 @@ export async function deviceAuthorization(p: Provider, request: Request, log: Lo
   if (!grantsOf(client).includes(DEVICE_GRANT)) {
     throw fail('unauthorized_client', `client ${client.clientId} may not use the device authorization grant`)
   }
-  const scope = p.checkScope(client, parseScope(params.get('scope')))
+  const requested = parseScope(params.get('scope'))
+  const scope = p.grantScope(client, requested)
   // PKCE is optional in the device grant (openEO's `device_code+pkce` clients send it) unless the
   // client requires it explicitly.
   const challenge = readChallenge(params, client, client.requirePkce === true)
-  const device = p.newDevice(client.clientId, scope, challenge)
+  const device = p.newDevice(client.clientId, scope, challenge, requested)
   const verification = p.url('/device')
   return json({
     device_code: device.deviceCode,

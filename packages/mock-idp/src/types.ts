@@ -48,7 +48,8 @@ export interface MockClient {
   readonly tokenEndpointAuthMethod?: ClientAuthMethod
   /**
    * Registered redirect URIs, matched exactly; for loopback IP redirect URIs
-   * (`http://127.0.0.1/…`, `http://[::1]/…`) any port matches (RFC 8252 §7.3).
+   * (`http://127.0.0.1/…`, `http://[::1]/…`) any port matches (RFC 8252 §7.3), and for
+   * `http://localhost/…` too unless `localhostAnyPort` or `strict.localhostRedirects` says no.
    */
   readonly redirectUris?: readonly string[]
   /** Where `end_session` may send the user back to. */
@@ -71,6 +72,62 @@ export interface MockClient {
   readonly requirePkce?: boolean
   /** A human name, shown on the consent page. */
   readonly clientName?: string
+  /**
+   * Whether a registered `http://localhost/…` redirect URI matches `http://localhost:<any port>/…`
+   * (same path and query). Overrides the IdP-wide setting, which is on unless
+   * `strict.localhostRedirects` is set.
+   */
+  readonly localhostAnyPort?: boolean
+}
+
+/**
+ * Refusals that are the mock IdP's own choice rather than an RFC's MUST. Each is off by default,
+ * so the IdP is as tolerant as mainstream providers (Keycloak, Auth0, Entra, oidc-provider) and
+ * real clients work unchanged; turn one on to test that a client copes with the strict variant.
+ * An error caused by one names it.
+ */
+export interface MockIdpStrictness {
+  /**
+   * Refuse (`invalid_scope`) a request for a scope the client may not have, `openid` on the client
+   * credentials grant, or a refresh asking for more than was granted. Default `false`: grant the
+   * allowed subset and report the granted `scope` in the token response (RFC 6749 §3.3).
+   */
+  readonly scopes?: boolean
+  /**
+   * Answer `slow_down` to a device poll that arrives even 1 ms before the interval. Default
+   * `false`: a poll up to {@link MockIdpOptions.devicePollToleranceMs} early counts as on time, so a
+   * client polling on a fixed timer (Go's x/oauth2) is not slowed down by network jitter.
+   */
+  readonly devicePolling?: boolean
+  /**
+   * Match `http://localhost` redirect URIs exactly, port included: RFC 8252 §7.3 requires any-port
+   * matching only for loopback IP literals and calls `localhost` NOT RECOMMENDED. Default `false`:
+   * any port matches, as mainstream providers do (the openEO client redirects to
+   * `http://localhost:<random port>/callback`). A client's `localhostAnyPort` overrides this.
+   */
+  readonly localhostRedirects?: boolean
+}
+
+/**
+ * Upper bounds of the IdP's state, so a long test run cannot exhaust memory. Expired entries are
+ * pruned on the mock clock; when a map is full, its oldest entry is evicted (a token evicted this
+ * way stops being valid, like one the IdP forgot).
+ */
+export interface MockIdpLimits {
+  /** Access-token records; default 100 000. */
+  readonly accessTokens?: number
+  /** Refresh-token records (active, rotated and revoked); default 100 000. */
+  readonly refreshTokens?: number
+  /** Grants (one per login or user token issuance); default 100 000. */
+  readonly grants?: number
+  /** Authorization codes; default 10 000. */
+  readonly codes?: number
+  /** Device authorizations (with their user codes); default 10 000. */
+  readonly devices?: number
+  /** Login-form requests waiting for a user; default 10 000. */
+  readonly pendingLogins?: number
+  /** Used `private_key_jwt` assertion ids (replay protection); default 10 000. */
+  readonly assertions?: number
 }
 
 /** Lifetimes, in seconds. */
@@ -130,4 +187,23 @@ export interface MockIdpOptions {
   readonly controlPrefix?: string | false
   /** How many journal entries to keep (oldest dropped first); default 10 000. */
   readonly journalLimit?: number
+  /**
+   * `true` turns on every refusal of {@link MockIdpStrictness}; an object turns on some. Default:
+   * all off (tolerant where the RFCs allow it).
+   */
+  readonly strict?: boolean | MockIdpStrictness
+  /**
+   * How much earlier than the interval a device poll may arrive and still count as on time, in
+   * milliseconds; default 500. Ignored when `strict.devicePolling` is on.
+   */
+  readonly devicePollToleranceMs?: number
+  /** Caps on the IdP's state maps (see {@link MockIdpLimits}). */
+  readonly limits?: MockIdpLimits
+  /**
+   * A secret the HTTP control plane requires as `Authorization: Bearer <token>`. Default: none on
+   * loopback; `serve()` generates one when it binds a non-loopback address. A request with the
+   * right token may use any `Host`; without one only loopback hosts and the issuer's host are
+   * accepted. Requests carrying an `Origin` header (browsers) are always refused.
+   */
+  readonly controlToken?: string
 }

@@ -138,7 +138,12 @@ describe('authorization code + PKCE', () => {
     expect((await authorize(idp, { ...base, response_type: 'token' })).get('error')).toBe(
       'unsupported_response_type',
     )
-    expect((await authorize(idp, { ...base, scope: 'openid admin' })).get('error')).toBe('invalid_scope')
+    // An unknown scope is dropped by default (RFC 6749 §3.3), refused under strict.scopes.
+    expect((await authorize(idp, { ...base, scope: 'openid admin' })).get('code')).toBeTruthy()
+    const strict = await idpWith({ strict: { scopes: true } })
+    const refused = await authorize(strict, { ...base, scope: 'openid admin' })
+    expect(refused.get('error')).toBe('invalid_scope')
+    expect(refused.get('error_description')).toContain('strict.scopes')
     expect((await authorize(idp, { ...base, response_mode: 'fragment' })).get('error')).toBe(
       'invalid_request',
     )

@@ -180,6 +180,22 @@ describe('device authorization grant (RFC 8628)', () => {
     expect((await poll()).status).toBe(200)
   })
 
+  it('lets only a signed-in person deny on the verification page', async () => {
+    const { idp, body, poll } = await startDevice()
+    const anonymous = await post(idp, '/device', { user_code: String(body.user_code), action: 'deny' })
+    expect(anonymous.status).toBe(400)
+    expect(await anonymous.text()).toContain('Wrong username or password')
+    expect(idp.control.devices.list()[0]?.status).toBe('pending')
+    const denied = await post(idp, '/device', {
+      user_code: String(body.user_code),
+      username: 'alice',
+      password: 'alice',
+      action: 'deny',
+    })
+    expect(denied.status).toBe(200)
+    expect((await poll()).body.error).toBe('access_denied')
+  })
+
   it('refuses clients that may not use the grant', async () => {
     const idp = await idpWith()
     idp.control.clients.add({

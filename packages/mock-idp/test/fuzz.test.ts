@@ -263,3 +263,184 @@ describe('fuzzing every endpoint', () => {
     }
   })
 })
+
+/** Path segments for the control plane: real operations, ids, and malformed percent-encoding. */
+const controlSegment = fc.oneof(
+  fc.constantFrom(
+    'users',
+    'clients',
+    'devices',
+    'clock',
+    'keys',
+    'rotate',
+    'faults',
+    'journal',
+    'claims',
+    'login',
+    'tokens',
+    'sign',
+    'stats',
+    'approve',
+    'deny',
+    'expire',
+    'alice',
+    'svc',
+    'cli',
+    'BCDF-GHJK',
+    '%E0%A4%A',
+    '%',
+    '%ZZ',
+    '%00',
+    '..',
+  ),
+  fc.string({ maxLength: 12 }).map(encodeURIComponent),
+)
+/** JSON bodies with the keys control operations read, holding values of every type. */
+const jsonScalar = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.double(),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constantFrom('RS256', 'ES256', 'EdDSA', 'HS256', 'none', 'alice', 'cli', 'token', '*'),
+  fc.constantFrom(1e308, -1e308, 8.64e15 + 1, Number.MAX_SAFE_INTEGER, -1, 0),
+)
+const controlBody = fc.oneof(
+  fc
+    .dictionary(
+      fc.constantFrom(
+        'sub',
+        'username',
+        'password',
+        'claims',
+        'clientId',
+        'clientSecret',
+        'redirectUris',
+        'grantTypes',
+        'scopes',
+        'tokenEndpointAuthMethod',
+        'alg',
+        'graceMs',
+        'setMs',
+        'advanceMs',
+        'frozen',
+        'endpoint',
+        'status',
+        'error',
+        'times',
+        'delayMs',
+        'scope',
+        'audience',
+        'refresh',
+        'typ',
+        'accessToken',
+        'idToken',
+        'userinfo',
+      ),
+      fc.oneof(
+        jsonScalar,
+        fc.array(jsonScalar, { maxLength: 3 }),
+        fc.dictionary(fc.string({ maxLength: 5 }), jsonScalar),
+      ),
+      { maxKeys: 5 },
+    )
+    .map((o) => JSON.stringify(o)),
+  fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 40 }),
+)
+
+describe('fuzzing the control plane', () => {
+  it('never answers 5xx; every error is a JSON error', async () => {
+    const idp = await idpWith()
+    const request = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'PUT', 'OPTIONS'),
+      segments: fc.array(controlSegment, { minLength: 0, maxLength: 3 }),
+      body: controlBody,
+      contentType: fc.constantFrom('application/json', 'text/plain', ''),
+      query: fc.constantFrom('', 'endpoint=token', 'sinceSeq=x', 'sinceSeq=1e999', 'clientId=%E0%A4%A'),
+    })
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const headers: Record<string, string> = {}
+        if (r.contentType !== '') headers['content-type'] = r.contentType
+        const hasBody = r.method !== 'GET' && r.method !== 'OPTIONS'
+        const response = await idp.fetch(
+          `${idp.issuer}/_control/${r.segments.join('/')}${r.query ? `?${r.query}` : ''}`,
+          { method: r.method, headers, ...(hasBody ? { body: r.body } : {}) },
+        )
+        const text = await response.text()
+        // An injected fault answers whatever status the rule says; none may outlive one request.
+        idp.control.faults.clear()
+        expect([r.method, r.segments.join('/'), r.body, response.status < 500]).toEqual([
+          r.method,
+          r.segments.join('/'),
+          r.body,
+          true,
+        ])
+        if (response.status >= 400)
+          expect(typeof (JSON.parse(text) as { error?: unknown }).error).toBe('string')
+        // The OAuth endpoints must still work whatever the control plane was told.
+        const doc = await idp.fetch(`${idp.issuer}/jwks`)
+        expect(doc.status).toBeLessThan(500)
+        await doc.arrayBuffer()
+      }),
+      { numRuns: 600 },
+    )
+  }, 120_000)
+})
+
+describe('fuzzing the HTML pages', () => {
+  it('never answers 5xx and never reflects markup unescaped', async () => {
+    const idp = await idpWith({ login: 'form' })
+    const device = (await (
+      await idp.fetch(`${idp.issuer}/device_authorization`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'client_id=cli&scope=openid',
+      })
+    ).json()) as { user_code: string }
+    const started = await idp.fetch(
+      `${idp.issuer}/authorize?response_type=code&client_id=cli&redirect_uri=${encodeURIComponent('http://127.0.0.1:1/callback')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`,
+    )
+    const requestId = /name="request_id" value="([^"]+)"/.exec(await started.text())?.[1] ?? ''
+    expect(requestId).not.toBe('')
+    const markup = '<script>alert(1)</script>'
+    const pageValue = fc.oneof(
+      value,
+      fc.constantFrom(markup, `"><img src=x onerror=alert(1)>`, device.user_code, requestId, 'alice'),
+      fc.constantFrom('approve', 'deny', 'cancel', 'login'),
+    )
+    const names = ['user_code', 'username', 'password', 'action', 'request_id', 'state', 'client_id']
+    const request = fc.record({
+      path: fc.constantFrom('/device', '/login', '/end_session', '/authorize'),
+      method: fc.constantFrom('GET', 'POST'),
+      params: fc.uniqueArray(fc.tuple(fc.constantFrom(...names), pageValue), {
+        selector: ([k]) => k,
+        maxLength: names.length,
+      }),
+    })
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const encoded = new URLSearchParams(r.params).toString()
+        const response = await idp.fetch(
+          `${idp.issuer}${r.path}${r.method === 'GET' && encoded ? `?${encoded}` : ''}`,
+          r.method === 'POST'
+            ? {
+                method: 'POST',
+                headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                body: encoded,
+              }
+            : {},
+        )
+        const text = await response.text()
+        expect(response.status).toBeLessThan(500)
+        if ((response.headers.get('content-type') ?? '').startsWith('text/html')) {
+          expect(text).not.toContain(markup)
+          expect(text).not.toContain('<img src=x')
+          expect(response.headers.get('content-security-policy')).toContain("default-src 'none'")
+        }
+      }),
+      { numRuns: 1500 },
+    )
+  }, 120_000)
+})

@@ -22,18 +22,28 @@ describe('client credentials', () => {
     })
   })
 
-  it('refuses public clients, openid and unknown scopes', async () => {
+  it('refuses public clients; narrows openid and unknown scopes, or refuses them under strict.scopes', async () => {
     const idp = await idpWith()
     expect(
       (await postJson(idp, '/token', { grant_type: 'client_credentials', client_id: 'cli' })).body.error,
     ).toBe('unauthorized_client')
     const auth = { authorization: basic('svc', 's3cret-value') }
-    expect(
-      (await postJson(idp, '/token', { grant_type: 'client_credentials', scope: 'openid' }, auth)).body.error,
-    ).toBe('invalid_scope')
-    expect(
-      (await postJson(idp, '/token', { grant_type: 'client_credentials', scope: 'admin' }, auth)).body.error,
-    ).toBe('invalid_scope')
+    const narrowed = await postJson(
+      idp,
+      '/token',
+      { grant_type: 'client_credentials', scope: 'openid profile admin' },
+      auth,
+    )
+    expect(narrowed.status).toBe(200)
+    expect(narrowed.body.scope).toBe('profile')
+    expect(narrowed.body.id_token).toBeUndefined()
+    expect(decodeJwt(String(narrowed.body.access_token)).payload.scope).toBe('profile')
+    const strict = await idpWith({ strict: { scopes: true } })
+    for (const scope of ['openid', 'admin']) {
+      const refused = await postJson(strict, '/token', { grant_type: 'client_credentials', scope }, auth)
+      expect(refused.body.error).toBe('invalid_scope')
+      expect(refused.body.error_description).toContain('strict.scopes')
+    }
   })
 
   it('honours audience per client and opaque tokens per client', async () => {
@@ -224,7 +234,18 @@ describe('refresh token grant', () => {
       refresh_token: String(first.refresh_token),
       scope: 'openid offline_access',
     })
-    expect(wider.body.error).toBe('invalid_scope')
+    // Scopes beyond the original grant are dropped by default, refused under strict.scopes.
+    expect(wider.status).toBe(200)
+    expect(wider.body.scope).toBe('openid')
+    const strict = await idpWith({ rotateRefreshTokens: false, strict: true })
+    const strictFirst = await codeLogin(strict)
+    const refused = await postJson(strict, '/token', {
+      grant_type: 'refresh_token',
+      client_id: 'cli',
+      refresh_token: String(strictFirst.refresh_token),
+      scope: 'openid offline_access',
+    })
+    expect(refused.body.error).toBe('invalid_scope')
     const stolen = await postJson(
       idp,
       '/token',

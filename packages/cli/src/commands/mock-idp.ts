@@ -28,11 +28,19 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     port,
     ...(typeof values.hostname === 'string' ? { hostname: values.hostname } : {}),
   } as Parameters<typeof serve>[0])
-  if (ctx.globals.json) ctx.json({ issuer: server.issuer })
-  else
+  if (ctx.globals.json)
+    ctx.json({
+      issuer: server.issuer,
+      ...(server.controlToken !== undefined ? { controlToken: server.controlToken } : {}),
+    })
+  else {
     ctx.out(
       `Mock IdP listening at ${server.issuer} (discovery: ${server.issuer}/.well-known/openid-configuration). Ctrl-C stops it.\n`,
     )
+    // serve() generates one when it binds beyond loopback: without it, /_control answers 401.
+    if (server.controlToken !== undefined)
+      ctx.out(`Control plane token (Authorization: Bearer …): ${server.controlToken}\n`)
+  }
   await new Promise<void>((resolve) => {
     ctx.signal.addEventListener('abort', () => resolve(), { once: true })
     process.once('SIGTERM', () => resolve())
