@@ -34,11 +34,11 @@ export async function run(
       '--host is required: the helper answers for one host only; run `keyfob setup-git --host <host>` to write the entry',
     )
   const origin = parseOrigin(values.host)
+  // Read in full whatever the operation, so git never writes into a pipe that has gone away.
+  const wanted = parseCredential(await readInput(process.stdin))
   // git's documentation: a helper ignores operations it does not know (room for new ones); `store`
   // and `erase` are deliberately nothing (see the module comment).
   if (positionals[0] !== 'get') return EXIT.ok
-
-  const wanted = parseCredential(await readInput(process.stdin))
   const username = typeof values.username === 'string' ? values.username : DEFAULT_USERNAME
   // Another host, another scheme or another user: no answer, so git asks its next helper or the user.
   if (
