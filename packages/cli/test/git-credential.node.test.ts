@@ -184,7 +184,8 @@ describe('keyfob as git’s credential helper', () => {
 
     const refreshed = (await refreshes()).length
     const listed = await git(home, ['ls-remote', url])
-    expect(listed.stderr).toBe('')
+    // (A note from keyfob, e.g. that the provider's tokens are shorter than the margin, may show.)
+    expect(listed.stderr).not.toMatch(/error|fatal/i)
     expect(listed.code).toBe(0)
     expect(listed.stdout).toContain(`${SHA}\trefs/heads/main`)
     expect(authorized.map((a) => a.username)).toEqual(['oauth2'])
