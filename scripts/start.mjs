@@ -16,7 +16,8 @@ function fail(message) {
   process.exit(1)
 }
 
-// 1. Build the packages (turbo caches it: instant after the first time).
+// 1. Build the packages the demo and the `keyfob` command need (turbo caches it: instant after the
+//    first time), and check that `npx keyfob` runs from this checkout, as the banner says it does.
 const build = spawnSync(
   'npx',
   [
@@ -25,11 +26,14 @@ const build = spawnSync(
     'build',
     '--filter=@keyfob/mock-idp',
     '--filter=@keyfob/flows',
+    '--filter=@keyfob/cli',
     '--output-logs=errors-only',
   ],
   { cwd: root, stdio: 'inherit' },
 )
 if (build.status !== 0) fail('the build failed (see above); run `npm ci` first if node_modules is missing')
+const cli = spawnSync('npx', ['--no-install', 'keyfob', '--version'], { cwd: root, encoding: 'utf8' })
+if (cli.status !== 0) fail(`\`npx keyfob --version\` failed after the build:\n${cli.stderr || cli.error}`)
 
 // 2. Start the mock IdP with the demo users and clients.
 const idpProcess = spawn(
@@ -122,6 +126,13 @@ try {
     `the demo login failed: ${error instanceof Error ? `${error.message}${error.code ? ` (${error.code})` : ''}` : error}`,
   )
 }
+
+say('\n— the keyfob command, from this checkout (npx runs the workspace copy) —')
+say('  npx keyfob --help')
+say(`  npx keyfob add-oidc ${issuer} --provider-id mock --client-id keyfob-cli --no-client-secret`)
+say('  npx keyfob login      # approve the code as alice / alice (or bob / bob)')
+say('  npx keyfob token')
+say('  (it keeps its files where `npx keyfob paths` says; `npx keyfob mock-idp` runs this IdP on its own)')
 
 if (once) {
   stop()

@@ -24,7 +24,7 @@ export default defineConfig({
   lastUpdated: false,
   // A broken link fails the build (VitePress's default, stated here so nobody turns it off).
   ignoreDeadLinks: false,
-  srcExclude: ['README.md', 'test/**', 'scripts/**', '.samples/**'],
+  srcExclude: ['README.md', 'test/**', 'scripts/**', '.samples/**', '.cli/**'],
   themeConfig: {
     logo: '/favicon.svg',
     nav: [

@@ -340,6 +340,43 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     examples: ['keyfob mock-idp --port 9400', 'keyfob mock-idp --config demo.json'],
     load: () => import('./commands/mock-idp.ts'),
   },
+  'setup-git': {
+    summary: 'make git ask keyfob for a host’s credentials (like gh auth setup-git)',
+    usage: 'keyfob setup-git --host <host> [--provider-id id] [--account name] [--username name]',
+    flags: {
+      host: {
+        type: 'string',
+        help: 'the git host (https), or http://127.0.0.1:<port> on this machine',
+        value: 'host',
+      },
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      account: ACCOUNT,
+      username: { type: 'string', help: 'the user name git sends (default oauth2)', value: 'name' },
+      json: JSON_FLAG,
+    },
+    examples: [
+      'keyfob setup-git --host git.example.org --provider-id egi',
+      'GIT_CONFIG_GLOBAL=/tmp/gitconfig keyfob setup-git --host http://127.0.0.1:8080',
+    ],
+    load: () => import('./commands/setup-git.ts'),
+  },
+  'git-credential': {
+    summary: 'the git credential helper that setup-git installs (get, store, erase)',
+    usage: 'keyfob git-credential --host <host> [--provider-id id] [--account name] <get|store|erase>',
+    flags: {
+      host: { type: 'string', help: 'the only host to answer for; others get no answer', value: 'host' },
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      account: ACCOUNT,
+      username: { type: 'string', help: 'the user name to answer with (default oauth2)', value: 'name' },
+      'min-ttl': { type: 'string', help: 'minimum remaining lifetime (default 60s)', value: 'duration' },
+    },
+    examples: [
+      'printf "protocol=https\\nhost=git.example.org\\n" | keyfob git-credential --host git.example.org get',
+    ],
+    load: () => import('./commands/git-credential.ts'),
+  },
 }
 
 /** Edit distance, for "did you mean". */
