@@ -364,6 +364,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   'git-credential': {
     summary: 'the git credential helper that setup-git installs (get, store, erase)',
     usage: 'keyfob git-credential --host <host> [--provider-id id] [--account name] <get|store|erase>',
+    positionals: ['operation'],
     flags: {
       host: { type: 'string', help: 'the only host to answer for; others get no answer', value: 'host' },
       'provider-id': PROVIDER,

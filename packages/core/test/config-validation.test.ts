@@ -136,7 +136,7 @@ describe('validateConfig', () => {
     it(`refuses ${what}, naming ${field}`, () => {
       const error = problem(config)
       expect(error?.code).toBe('ERR_INVALID_CONFIG')
-      expect((error?.cause as { field: string }).field).toBe(field)
+      expect((error?.cause as { field: string } | undefined)?.field).toBe(field)
       expect(error?.message).toContain(field)
     })
   }

@@ -10,9 +10,9 @@
 import { execFile } from 'node:child_process'
 import { realpathSync } from 'node:fs'
 import { resolveProvider } from '@keyfob/core'
-import { openStores } from '../app.ts'
 import { type Context, EXIT, UsageError } from '../context.ts'
 import { GitError, helperKey, parseOrigin, shellQuote } from '../git.ts'
+import { openStores } from '../options.ts'
 
 /** Writes the helper entry for `--host` and says what it wrote. */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
