@@ -201,6 +201,17 @@ export function validateConfig(value: unknown): KeyfobConfig {
       )
   }
   optionalString(config.defaultAccount, 'defaultAccount')
+  if (config.tokenLocations !== undefined) {
+    if (!Array.isArray(config.tokenLocations)) bad('tokenLocations', 'must be an array')
+    for (const [i, entry] of (config.tokenLocations as unknown[]).entries()) {
+      const where = `tokenLocations[${i}]`
+      const l = object(entry, where)
+      if (typeof l.issuer !== 'string') bad(`${where}.issuer`, 'must be a string')
+      if (typeof l.clientId !== 'string') bad(`${where}.clientId`, 'must be a string')
+      optionalString(l.account, `${where}.account`)
+      if (l.store !== 'keychain') bad(`${where}.store`, 'must be "keychain"')
+    }
+  }
   return {
     ...(config as unknown as KeyfobConfig),
     providers: providers as KeyfobConfig['providers'],

@@ -214,6 +214,18 @@ export interface ApiEntry {
   readonly basic?: BasicCredentials
 }
 
+/** Where one login's tokens live, when not in the file store. */
+export interface TokenLocation {
+  /** The login's issuer. */
+  readonly issuer: string
+  /** The login's client id. */
+  readonly clientId: string
+  /** The login's account label; omitted for the default account. */
+  readonly account?: string
+  /** The store that holds it. */
+  readonly store: 'keychain'
+}
+
 /** The whole configuration file, schema version 1. */
 export interface KeyfobConfig {
   /** The schema version; readers accept newer versions and keep unknown fields. */
@@ -226,6 +238,11 @@ export interface KeyfobConfig {
   readonly defaultProvider?: string
   /** The account label used when none is named. */
   readonly defaultAccount?: string
+  /**
+   * The logins whose tokens live in another store than the file store (`keyfob login --store
+   * keychain` records them), so that every later command finds them without being told.
+   */
+  readonly tokenLocations?: readonly TokenLocation[]
 }
 
 /**

@@ -32,6 +32,7 @@ export {
   type ProviderEntry,
   type TokenEndpointAuthMethod,
   type TokenKey,
+  type TokenLocation,
   type TokenRecord,
   type TokenStore,
   type TokenUpdate,

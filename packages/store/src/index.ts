@@ -26,6 +26,7 @@ export {
   type KeyringModule,
   keychainTokenStore,
 } from './keychain.ts'
+export { type LocatedTokenStoreOptions, locatedTokenStore, locationIs, withTokenLocation } from './located.ts'
 export { type FileLockOptions, withFileLock } from './lock.ts'
 export { memoryConfigStore, memoryTokenStore } from './memory.ts'
 export {

@@ -10,7 +10,6 @@ import {
   resolveProvider,
   type TokenRecord,
   type TokenSet,
-  type TokenStore,
 } from '@keyfob/core'
 import {
   accountOf,
@@ -21,7 +20,14 @@ import {
   unverifiedClaims,
 } from '@keyfob/flows'
 import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
-import { openStores, relative, selectionOf, withClientSecret } from '../options.ts'
+import {
+  openStores,
+  relative,
+  rememberLocation,
+  type Stores,
+  selectionOf,
+  withClientSecret,
+} from '../options.ts'
 
 const METHODS = Object.keys(LOGIN_GRANTS) as LoginMethod[]
 
@@ -53,7 +59,8 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const timeoutMs = typeof values.timeout === 'string' ? parseDuration(values.timeout, 'timeout') : 300_000
   const portFlag = typeof values.port === 'string' ? portOf(values.port) : undefined
 
-  const { config, tokens } = openStores(ctx)
+  const stores = openStores(ctx, 'login')
+  const { config, tokens } = stores
   const current = await config.read()
   const { id, provider } = resolveProvider(current, {
     ...(selection.providerId !== undefined ? { providerId: selection.providerId } : {}),
@@ -65,7 +72,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       issuer: provider.issuer,
       clientId: selection.clientId ?? provider.client?.clientId ?? 'token',
       account: accountOf(selection, current),
-      tokens,
+      stores,
     })
   }
   const explicit: ClientEntry | undefined =
@@ -131,6 +138,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
 
   const key = tokenKeyOf(provider.issuer, client.clientId, accountOf(selection, current))
   await tokens.lock(key, () => tokens.set(key, tokensSet.toRecord()))
+  await rememberLocation(stores, key)
   const status = loginStatus(key, tokensSet.toRecord(), current, Date.now())
   if (ctx.globals.json) ctx.json(status)
   else {
@@ -222,7 +230,7 @@ function portOf(text: string): number {
 async function storeGivenToken(
   ctx: Context,
   input: string,
-  at: { issuer: string; clientId: string; account: string | undefined; tokens: TokenStore },
+  at: { issuer: string; clientId: string; account: string | undefined; stores: Stores },
 ): Promise<number> {
   const token = input.trim()
   if (token === '' || /\s/.test(token))
@@ -236,8 +244,9 @@ async function storeGivenToken(
     updatedAt: now,
   }
   const key = tokenKeyOf(at.issuer, at.clientId, at.account)
-  await at.tokens.lock(key, () => at.tokens.set(key, record))
-  const config = await openStores(ctx).config.read()
+  await at.stores.tokens.lock(key, () => at.stores.tokens.set(key, record))
+  await rememberLocation(at.stores, key)
+  const config = await at.stores.config.read()
   if (ctx.globals.json) ctx.json(loginStatus(key, record, config, now))
   else
     ctx.note(

@@ -1,7 +1,7 @@
 /** `keyfob logout`: revoke at the provider, then forget. @module */
 import { clientOf, type Login, type RevocationResult, resolveLogin } from '@keyfob/flows'
 import { type Context, EXIT } from '../context.ts'
-import { openStores, selectionOf, withClientSecret } from '../options.ts'
+import { forgetLocation, openStores, selectionOf, withClientSecret } from '../options.ts'
 
 const WHAT: Readonly<Record<string, string>> = {
   revoked: 'revoked',
@@ -16,7 +16,8 @@ const WHAT: Readonly<Record<string, string>> = {
  * provider refused one (the tokens are removed locally either way, and the output says so).
  */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
-  const { config, tokens } = openStores(ctx)
+  const stores = openStores(ctx)
+  const { config, tokens } = stores
   const current = await config.read()
   const logins: Login[] =
     values.all === true
@@ -37,11 +38,13 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       signal: ctx.signal,
       timeoutMs: 10_000,
     })
+    const result = await session.logout()
+    await forgetLocation(stores, login.key)
     results.push({
       issuer: login.key.issuer,
       clientId: login.key.clientId,
       account: login.key.account ?? null,
-      ...(await session.logout()),
+      ...result,
     })
   }
   if (ctx.globals.json) ctx.json({ logouts: results })

@@ -1,14 +1,15 @@
 /** `keyfob token-clear`: forget tokens without revoking them. @module */
 import { resolveLogin } from '@keyfob/flows'
 import { type Context, EXIT } from '../context.ts'
-import { openStores, selectionOf } from '../options.ts'
+import { forgetLocation, openStores, selectionOf } from '../options.ts'
 
 /**
  * Removes the selected login's tokens (or all with `--all`). On a terminal it asks first, as
  * openeo-auth does, unless `-f`/`--force`; without one it never prompts.
  */
 export async function run(ctx: Context, { values }: { values: Record<string, unknown> }): Promise<number> {
-  const { config, tokens } = openStores(ctx)
+  const stores = openStores(ctx)
+  const { config, tokens } = stores
   const keys =
     values.all === true
       ? (await tokens.list()).map((e) => e.key)
@@ -26,7 +27,11 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     }
   }
   let removed = 0
-  for (const key of present) if (await tokens.lock(key, () => tokens.delete(key))) removed += 1
+  // Every selected key, present or not: a delete also clears what a killed writer left behind.
+  for (const key of keys) {
+    if (await tokens.lock(key, () => tokens.delete(key))) removed += 1
+    await forgetLocation(stores, key)
+  }
   if (ctx.globals.json) ctx.json({ removed })
   else
     ctx.note(
