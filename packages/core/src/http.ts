@@ -287,9 +287,13 @@ function networkCause(error: unknown): string | undefined {
     }
     e = (e as { cause?: unknown }).cause
   }
-  const message = error instanceof Error ? error.message : undefined
-  // Deno and Bun put the cause in the message only.
-  return message && message !== 'fetch failed' ? message : undefined
+  // No code anywhere: the first message that says more than "fetch failed" (undici's "bad port",
+  // Deno's and Bun's causes, which they put in the message only).
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
+    if (e.message && e.message !== 'fetch failed') return e.message
+    e = e.cause
+  }
+  return undefined
 }
 
 /** Turns anything thrown while talking to the provider into a {@link Failure} (no secret in it). */

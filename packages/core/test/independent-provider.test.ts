@@ -278,6 +278,16 @@ describe('error answers that are not OAuth errors', () => {
     )
   })
 
+  it('a refused connection names its cause', async () => {
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const { port } = closed.address() as { port: number }
+    await new Promise((resolve) => closed.close(resolve))
+    const error = await discover(`http://127.0.0.1:${port}`, { retries: 0 }).catch((e: unknown) => e)
+    expect((error as KeyfobError).code).toBe('ERR_NETWORK')
+    expect((error as KeyfobError).message).toMatch(/ECONNREFUSED|connection ?refused/i)
+  })
+
   it('a discovery 404 says 404', async () => {
     const provider = independentProvider({ decodeBasic: false })
     const error = await discover(`${ISSUER}/wrong`, { fetch: provider.fetch }).catch((e: unknown) => e)
