@@ -3,7 +3,7 @@
  * says exactly what it revoked, unknown accounts are refused, `KEYFOB_TOKEN` wins, a QR code stays
  * out of logs. Real loopback HTTP against the mock IdP.
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -349,5 +349,55 @@ describe('device login in a log', () => {
     expect(result.stderr).toContain(userCode as string)
     expect(result.stderr).not.toMatch(/[█▀▄]/)
     expect(result.stderr).not.toContain('or scan')
+  }, 60_000)
+})
+
+const tmux = spawnSync('sh', ['-c', 'command -v tmux']).status === 0
+if (!tmux && process.env.CI === 'true')
+  throw new Error(
+    'the terminal test is required under CI=true but tmux is missing (scripts/ci-system-deps.sh installs it)',
+  )
+
+describe.skipIf(!tmux)('a denied device login in a real terminal', () => {
+  it('clears the spinner line before the error, and shows a QR code on a terminal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    await keyfob(dir, [
+      'add-oidc',
+      server.issuer,
+      '--provider-id',
+      'mock',
+      '--client-id',
+      'cli',
+      '--no-client-secret',
+    ])
+    const session = `keyfob-deny-${process.pid}`
+    const screen = () => spawnSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' }).stdout
+    const until = async (text: string) => {
+      for (let i = 0; i < 300; i++) {
+        if (screen().includes(text)) return
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      throw new Error(`the terminal never showed ${JSON.stringify(text)}; it shows:\n${screen()}`)
+    }
+    // Colors on (a terminal, no NO_COLOR): the spinner is drawn.
+    const command = `env -u NO_COLOR TERM=xterm-256color KEYFOB_CONFIG_DIR=${join(dir, 'config')} KEYFOB_DATA_DIR=${join(dir, 'data')} ${process.execPath} ${bin} login; echo "exit=$?"; sleep 30`
+    expect(
+      spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '60', command]).status,
+    ).toBe(0)
+    try {
+      await until('waiting for approval')
+      const pending = server.idp.control.devices.list({ status: 'pending' })
+      const userCode = pending.at(-1)?.userCode as string
+      expect(screen()).toMatch(/[█▀▄]/) // the QR code, for the person at the terminal
+      server.idp.control.devices.deny(userCode)
+      await until('exit=')
+      const lines = screen().split('\n')
+      const error = lines.find((l) => l.includes('[ERR_ACCESS_DENIED]')) ?? ''
+      expect(error.startsWith('error:')).toBe(true)
+      expect(screen()).not.toContain('waiting for approval')
+      expect(screen()).toContain('exit=1')
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', session])
+    }
   }, 60_000)
 })
