@@ -221,8 +221,11 @@ const DRAFT_STALE_MS = 5_000
 
 /**
  * Removes the drafts (`<lock>.<nonce>.owner`, `<lock>.takeover.<nonce>`) that processes killed
- * while taking this lock left behind: those of a dead process on this host, and any older than a
- * few seconds (a live process keeps its draft for microseconds). Called by each new holder.
+ * while taking this lock left behind. Called by each new holder. Every owner draft goes: the
+ * holder needs none of them, and a live process whose draft disappears before it is linked just
+ * writes it again (its `link` fails with ENOENT, which `acquire` retries) — so a draft left empty
+ * by a process killed between `open` and `write` is not kept for seconds. Takeover drafts go when
+ * they are older than a few seconds (their taker, if alive, has long finished with them).
  */
 async function sweepDrafts(lockPath: string): Promise<void> {
   const dir = dirname(lockPath)
@@ -237,15 +240,13 @@ async function sweepDrafts(lockPath: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(prefix) || !DRAFT.test(name.slice(prefix.length))) continue
     const path = join(dir, name)
-    // An owner draft names its process: one that died on this host is known at once.
-    const owner = name.endsWith('.owner') ? await readOwner(path) : 'unreadable'
-    const dead =
-      typeof owner === 'object' && owner.host === HOST && owner.pid !== process.pid && !alive(owner.pid)
-    const age = await stat(path).then(
-      (info) => now - info.mtimeMs,
-      () => 0,
-    )
-    if (dead || age > DRAFT_STALE_MS) await unlink(path).catch(() => {})
+    const stale =
+      name.endsWith('.owner') ||
+      (await stat(path).then(
+        (info) => now - info.mtimeMs > DRAFT_STALE_MS,
+        () => false,
+      ))
+    if (stale) await unlink(path).catch(() => {})
   }
 }
 
