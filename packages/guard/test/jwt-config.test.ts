@@ -127,6 +127,48 @@ describe('jwtAuth configuration', () => {
     expect((await withToken(app, await signed(idp, { jti: 'x', iat: now - 600 }))).status).toBe(401)
   })
 
+  it('refuses an iat beyond the clock tolerance in the future, without maxTokenAge', async () => {
+    const log = recorder()
+    const app = protectedApp(jwtAuth({ ...base(), onEvent: log.onEvent }))
+    const now = Math.floor(Date.now() / 1000)
+    expect((await withToken(app, await signed(idp, { iat: now + 10 }))).status).toBe(200)
+    const future = await withToken(app, await signed(idp, { iat: now + 600 }))
+    expect(future.status).toBe(401)
+    expect((await future.json()).error_description).toBe('the access token is not valid yet')
+    expect(log.events.map((e) => e.reason)).toEqual(['ok', 'not_yet_valid'])
+    const strict = protectedApp(jwtAuth({ ...base(), clockTolerance: 0 }))
+    expect((await withToken(strict, await signed(idp, { iat: now + 120 }))).status).toBe(401)
+  })
+
+  it('forgets a cached token once a refetched JWKS no longer holds its kid', async () => {
+    const rotating = await testIdp()
+    const log = recorder()
+    const app = protectedApp(
+      jwtAuth({
+        jwksUrl: `${rotating.issuer}/jwks`,
+        issuer: rotating.issuer,
+        audience: AUDIENCE,
+        fetch: rotating.fetch,
+        jwks: { cooldownMs: 0 },
+        cache: { ttlMs: 600_000 },
+        onEvent: log.onEvent,
+      }),
+    )
+    const old = await accessToken(rotating)
+    expect((await withToken(app, old)).status).toBe(200)
+    expect((await withToken(app, old)).status).toBe(200)
+    await rotating.control.keys.rotate({ graceMs: 0, alg: 'ES256' })
+    // A token with the new kid makes jose refetch the JWKS, which no longer has the old key.
+    expect((await withToken(app, await accessToken(rotating))).status).toBe(200)
+    const refused = await withToken(app, old)
+    expect(refused.status).toBe(401)
+    expect(log.events.map((e) => e.reason)).toEqual(['ok', 'ok', 'ok', 'unknown_kid'])
+  })
+
+  it('names each middleware after its factory, as Hono does', () => {
+    expect(jwtAuth(base()).name).toBe('jwtAuth')
+  })
+
   it('accepts one of several issuers', async () => {
     const app = protectedApp(jwtAuth({ ...base(), issuer: ['https://old-issuer.example', idp.issuer] }))
     expect((await withToken(app, await accessToken(idp))).status).toBe(200)
