@@ -149,8 +149,12 @@ export interface GuardEvent {
   readonly detail?: string
 }
 
-/** Receives {@link GuardEvent}s; keep it fast (it runs inline) and never let it throw. */
-export type GuardEventHandler = (event: GuardEvent) => void
+/**
+ * Receives {@link GuardEvent}s; keep it fast (it runs inline) and never let it throw. The second
+ * argument is the request's Hono context, so a logger can attach the decision to the request it
+ * belongs to (e.g. `c.set(...)` for an access-log line written when the response is done).
+ */
+export type GuardEventHandler = (event: GuardEvent, c: Context) => void
 
 /**
  * The outcome of one scheme's attempt: the verified caller, or the response to send.

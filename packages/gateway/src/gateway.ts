@@ -1,0 +1,303 @@
+/** The gateway as a Hono app: health, readiness, the guard, the proxy and the access log. @module */
+import {
+  type AuthInfo,
+  apiKeyAuth,
+  type GuardEvent,
+  guard,
+  jwtAuth,
+  oidcAuth,
+  opaPolicy,
+  policy,
+  requireScopes,
+  type SchemeMiddleware,
+} from '@keyfob/guard'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { type GatewaySettings, modesOf } from './config.ts'
+import { dropHopByHop, type Forwarder, fetchForwarder, UpstreamError } from './proxy.ts'
+import { createReadiness, type Readiness } from './readiness.ts'
+
+/** What a runtime adapter gives the gateway. */
+export interface GatewayRuntime {
+  /** How requests reach the upstream; default {@link fetchForwarder}. */
+  readonly forward?: Forwarder
+  /** The client's address, for `X-Forwarded-For`. */
+  readonly clientAddress?: (c: Context) => string | undefined
+  /** Where access-log lines go; default `console.log`. */
+  readonly log?: (line: string) => void
+  /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
+  readonly fetch?: typeof fetch
+}
+
+/** A configured gateway. */
+export interface Gateway {
+  /** Handles one request (a Fetch API handler, e.g. for `Deno.serve` or `Bun.serve`). */
+  readonly fetch: (request: Request, env?: unknown) => Response | Promise<Response>
+  /** The Hono app, to mount elsewhere or test with `app.request()`. */
+  readonly app: Hono
+  /** The one startup log line: what is protected, how, and what is public. */
+  readonly summary: string
+  /** Whether the dependencies (JWKS or discovery, OPA) are reachable or were recently. */
+  readonly ready: () => Promise<Readiness>
+}
+
+type Vars = { Variables: { auth: AuthInfo<Record<string, unknown>>; decision: GuardEvent } }
+
+/**
+ * Builds the gateway: `/healthz` and `/readyz` (outside the guard), the guard configured from
+ * `settings` in front of everything under the mount (its public paths excepted), the identity
+ * headers, and the streaming proxy, with one JSON access-log line per request (no tokens, keys
+ * or query strings in it).
+ *
+ * @param settings - From {@link loadConfig}.
+ * @param runtime - The forwarder, client address, log sink and `fetch` of the runtime.
+ * @returns The gateway.
+ * @throws GuardError from `@keyfob/guard` for a setting the guard refuses (a plain-http issuer
+ *   off loopback: `ERR_INSECURE_URL`; an empty API key: `ERR_EMPTY_KEY`; …).
+ * @example
+ * ```ts
+ * import { createGateway, loadConfig } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({
+ *   argv: ['--upstream', 'http://127.0.0.1:5000', '--mount', '/geoapi', '--api-key-env-prefix', 'PYGEOAPI_KEY_'],
+ *   env: { PYGEOAPI_KEY_GLOBAL: 'a-long-random-key-0123456789' },
+ * })
+ * if (!loaded.help) {
+ *   const gateway = createGateway(loaded.settings)
+ *   console.error(gateway.summary)
+ * }
+ * ```
+ */
+export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime = {}): Gateway {
+  const forward = runtime.forward ?? fetchForwarder(runtime.fetch)
+  const log = runtime.log ?? ((line: string) => console.log(line))
+  const fetchImpl = runtime.fetch ?? ((input, init) => fetch(input, init))
+  const mount = settings.mount
+  const upstream = new URL(settings.upstream)
+  const publicPaths = settings.public.flatMap((entry) => mounted(entry, mount))
+  const credentialHeaders = settings.forwardCredential
+    ? []
+    : ['authorization', settings.apiKeyHeader.toLowerCase()]
+  const identity = {
+    subject: settings.subjectHeader,
+    scopes: settings.scopesHeader,
+    clientId: settings.clientIdHeader,
+    keyId: settings.keyIdHeader,
+  }
+  const identityNames = Object.values(identity).filter((h) => h !== '')
+  const ready = createReadiness(settings, fetchImpl)
+
+  const onEvent = (event: GuardEvent, c: Context) => {
+    c.set('decision', event)
+  }
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl)
+
+  const app = new Hono<Vars>()
+  if (settings.accessLog) app.use('*', accessLog(log))
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', async (c) => {
+    const state = await ready()
+    return c.json(state, state.ready ? 200 : 503)
+  })
+  app.use('*', async (c, next) => {
+    const path = c.req.path
+    if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
+      return c.json({ error: 'not_found', error_description: `nothing is served outside ${mount}` }, 404)
+    }
+    return next()
+  })
+  for (const middleware of protect) app.use('*', middleware)
+  app.all('*', async (c) => {
+    const incoming = new URL(c.req.url)
+    const rest = mount === '' ? incoming.pathname : incoming.pathname.slice(mount.length)
+    const url = new URL(upstream.href)
+    url.pathname = joinPath(upstream.pathname, rest)
+    url.search = incoming.search
+    const headers = dropHopByHop(new Headers(c.req.raw.headers))
+    headers.delete('host')
+    for (const name of credentialHeaders) headers.delete(name)
+    for (const name of identityNames) headers.delete(name)
+    const auth = c.get('auth')
+    if (auth) {
+      if (identity.subject && auth.subject !== undefined) headers.set(identity.subject, auth.subject)
+      if (identity.scopes && auth.scopes.length > 0) headers.set(identity.scopes, auth.scopes.join(' '))
+      if (identity.clientId && auth.clientId !== undefined) headers.set(identity.clientId, auth.clientId)
+      if (identity.keyId && auth.keyId !== undefined) headers.set(identity.keyId, auth.keyId)
+    }
+    const client = runtime.clientAddress?.(c)
+    if (client) {
+      const prior = headers.get('x-forwarded-for')
+      headers.set('x-forwarded-for', prior ? `${prior}, ${client}` : client)
+    }
+    headers.set('x-forwarded-proto', incoming.protocol.slice(0, -1))
+    headers.set('x-forwarded-host', c.req.header('host') ?? incoming.host)
+    if (mount !== '') headers.set('x-forwarded-prefix', mount)
+    else headers.delete('x-forwarded-prefix')
+    try {
+      return await forward(c, { url, method: c.req.method, headers, timeoutMs: settings.upstreamTimeoutMs })
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error
+      c.set('decision', { ...(c.get('decision') ?? {}), upstream: error.kind } as never)
+      return error.kind === 'timeout'
+        ? c.json(
+            {
+              error: 'upstream_timeout',
+              error_description: `the upstream sent no response within ${settings.upstreamTimeoutMs} ms`,
+            },
+            504,
+          )
+        : c.json({ error: 'bad_gateway', error_description: 'the upstream could not be reached' }, 502)
+    }
+  })
+  app.onError((error, c) => {
+    log(JSON.stringify({ level: 'error', message: error.message, name: error.name }))
+    return c.json({ error: 'server_error', error_description: 'the gateway failed on this request' }, 500)
+  })
+
+  return {
+    fetch: (request, env) => app.fetch(request, env),
+    app: app as unknown as Hono,
+    summary: summaryOf(settings, publicPaths),
+    ready,
+  }
+}
+
+/** The guard and authorization middlewares for the settings (none with `--allow-unauthenticated`). */
+function protection(
+  settings: GatewaySettings,
+  publicPaths: readonly string[],
+  onEvent: (event: GuardEvent, c: Context) => void,
+  fetchImpl: typeof fetch,
+): MiddlewareHandler[] {
+  const schemes: SchemeMiddleware[] = []
+  if (settings.apiKeyEnvPrefix !== undefined) {
+    schemes.push(
+      apiKeyAuth({ envPrefix: settings.apiKeyEnvPrefix, env: settings.env, header: settings.apiKeyHeader }),
+    )
+  }
+  if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
+    schemes.push(
+      jwtAuth({
+        ...(settings.jwtIssuer !== undefined ? { issuer: settings.jwtIssuer } : {}),
+        ...(settings.jwtAudience !== undefined ? { audience: settings.jwtAudience } : {}),
+        ...(settings.jwksUrl !== undefined ? { jwksUrl: settings.jwksUrl } : {}),
+        ...(settings.jwtAlgorithms !== undefined ? { algorithms: settings.jwtAlgorithms as never } : {}),
+        allowHttp: settings.allowHttp,
+        fetch: fetchImpl,
+      }),
+    )
+  }
+  if (settings.oidcIssuer !== undefined) {
+    schemes.push(
+      oidcAuth({
+        issuer: settings.oidcIssuer,
+        ...(settings.oidcAudience !== undefined ? { audience: settings.oidcAudience } : {}),
+        ...(settings.introspectionClientId !== undefined && settings.introspectionClientSecret !== undefined
+          ? {
+              introspection: {
+                clientId: settings.introspectionClientId,
+                clientSecret: settings.introspectionClientSecret,
+              },
+            }
+          : {}),
+        allowHttp: settings.allowHttp,
+        fetch: fetchImpl,
+      }),
+    )
+  }
+  if (schemes.length === 0) return []
+  const list: MiddlewareHandler[] = [
+    guard({
+      schemes,
+      ...(settings.combine !== undefined ? { combine: settings.combine } : {}),
+      publicPaths,
+      onEvent,
+    }) as MiddlewareHandler,
+  ]
+  // Authorization runs only on requests the guard authenticated: a public path carries no caller.
+  const authenticatedOnly =
+    (middleware: MiddlewareHandler): MiddlewareHandler =>
+    (c, next) =>
+      c.get('auth') ? middleware(c, next) : next()
+  if (settings.scopes !== undefined && settings.scopes.length > 0) {
+    list.push(authenticatedOnly(requireScopes(settings.scopes, { onEvent }) as MiddlewareHandler))
+  }
+  if (settings.opaUrl !== undefined) {
+    const engine = opaPolicy({
+      url: settings.opaUrl,
+      path: settings.opaPath,
+      fetch: fetchImpl,
+      ...(settings.mount !== '' ? { pathPrefix: settings.mount } : {}),
+    })
+    list.push(authenticatedOnly(policy(engine, { onEvent }) as MiddlewareHandler))
+  }
+  return list
+}
+
+/** `GET /openapi` under `/geoapi` → `GET /geoapi/openapi`; `GET /` → `GET /geoapi` and `GET /geoapi/`. */
+function mounted(entry: string, mount: string): string[] {
+  const space = entry.indexOf(' ')
+  const method = space === -1 ? '' : `${entry.slice(0, space)} `
+  const path = space === -1 ? entry : entry.slice(space + 1)
+  if (mount === '') return [`${method}${path}`]
+  if (path === '/') return [`${method}${mount}`, `${method}${mount}/`]
+  return [`${method}${mount}${path}`]
+}
+
+function joinPath(base: string, rest: string): string {
+  const trimmed = base.endsWith('/') ? base.slice(0, -1) : base
+  if (rest === '') return trimmed === '' ? '/' : trimmed
+  return `${trimmed}${rest}`
+}
+
+/** One JSON line per request: method, path (no query), status, duration, the guard's decision. */
+function accessLog(log: (line: string) => void): MiddlewareHandler<Vars> {
+  return async function accessLog(c, next) {
+    const started = performance.now()
+    await next()
+    const decision = c.get('decision') as (GuardEvent & { upstream?: string }) | undefined
+    const auth = c.get('auth')
+    const line: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      method: c.req.method,
+      path: c.req.path,
+      status: (c.get('upstreamStatus' as never) as number | undefined) ?? c.res.status,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    }
+    if (decision?.outcome !== undefined) {
+      line.decision = decision.outcome
+      line.reason = decision.reason
+      if (decision.source !== undefined) line.source = decision.source
+    }
+    if (decision?.upstream !== undefined) line.upstream = decision.upstream
+    const subject = auth?.subject ?? decision?.subject
+    if (subject !== undefined) line.subject = subject
+    if (auth?.keyId !== undefined) line.key_id = auth.keyId
+    if (auth?.clientId !== undefined) line.client_id = auth.clientId
+    log(JSON.stringify(line))
+  }
+}
+
+function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): string {
+  const modes = modesOf(settings)
+  const where = settings.mount === '' ? '/' : `${settings.mount}/*`
+  const how =
+    modes.length === 0
+      ? 'NOTHING: --allow-unauthenticated, every request is forwarded without a credential'
+      : [
+          settings.apiKeyEnvPrefix !== undefined
+            ? `API key (${settings.apiKeyHeader}, keys from ${settings.apiKeyEnvPrefix}*)`
+            : undefined,
+          settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined
+            ? `JWT (iss ${settings.jwtIssuer ?? 'any'}, aud ${settings.jwtAudience?.join(',') ?? 'any'}, keys ${settings.jwksUrl ?? 'from discovery'})`
+            : undefined,
+          settings.oidcIssuer !== undefined
+            ? `OIDC (iss ${settings.oidcIssuer}, aud ${settings.oidcAudience?.join(',') ?? 'any'}${settings.introspectionClientId !== undefined ? ', introspection' : ''})`
+            : undefined,
+        ]
+          .filter(Boolean)
+          .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
+        (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
+        (settings.opaUrl !== undefined ? `, OPA ${settings.opaPath}` : '')
+  const open = modes.length === 0 ? 'everything' : publicPaths.length > 0 ? publicPaths.join(', ') : 'nothing'
+  return `keyfob-guard: http://${settings.hostname}:${settings.port}${where} -> ${settings.upstream}; protected by ${how}; public: ${open}, /healthz, /readyz`
+}
