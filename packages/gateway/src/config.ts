@@ -492,6 +492,11 @@ function check(s: GatewaySettings): GatewaySettings {
   if (s.introspectionClientId !== undefined && s.oidcIssuer === undefined) {
     throw usage('--introspection-client-id needs --oidc-issuer (introspection is part of the OIDC mode)')
   }
+  if (s.resource !== undefined && !jwt && s.oidcIssuer === undefined) {
+    throw usage(
+      '--resource (RFC 9728 metadata) names authorization servers: it needs --jwt-issuer or --oidc-issuer',
+    )
+  }
   if (!s.openapiPath.startsWith('/')) throw usage('--openapi-path must start with /')
   return { ...s, mount }
 }

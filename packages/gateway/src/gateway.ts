@@ -8,11 +8,13 @@ import {
   oidcAuth,
   opaPolicy,
   policy,
+  protectedResourceMetadata,
   requireScopes,
   type SchemeMiddleware,
 } from '@keyfob/guard'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { type GatewaySettings, modesOf } from './config.ts'
+import { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
 import { dropHopByHop, type Forwarder, fetchForwarder, UpstreamError } from './proxy.ts'
 import { createReadiness, type Readiness } from './readiness.ts'
 
@@ -89,7 +91,18 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   const onEvent = (event: GuardEvent, c: Context) => {
     c.set('decision', event)
   }
-  const protect = protection(settings, publicPaths, onEvent, fetchImpl)
+  const issuers = [settings.jwtIssuer, settings.oidcIssuer].filter((i): i is string => i !== undefined)
+  const metadata =
+    settings.resource !== undefined
+      ? protectedResourceMetadata({
+          resource: settings.resource,
+          authorizationServers: issuers,
+          ...(settings.scopes ? { scopesSupported: settings.scopes } : {}),
+        })
+      : undefined
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url)
+  const openapi = openApiOptions(settings)
+  const bufferedForward = fetchForwarder()
 
   const app = new Hono<Vars>()
   if (settings.accessLog) app.use('*', accessLog(log))
@@ -98,6 +111,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     const state = await ready()
     return c.json(state, state.ready ? 200 : 503)
   })
+  if (metadata) app.get(metadata.path, metadata.handler)
   app.use('*', async (c, next) => {
     const path = c.req.path
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
@@ -133,7 +147,14 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     if (mount !== '') headers.set('x-forwarded-prefix', mount)
     else headers.delete('x-forwarded-prefix')
     try {
-      return await forward(c, { url, method: c.req.method, headers, timeoutMs: settings.upstreamTimeoutMs })
+      const request = { url, method: c.req.method, headers, timeoutMs: settings.upstreamTimeoutMs }
+      if (
+        (c.req.method === 'GET' || c.req.method === 'HEAD') &&
+        (rest === settings.openapiPath || rest === `${settings.openapiPath}/`)
+      ) {
+        return await patchResponse(await bufferedForward(c, request), openapi)
+      }
+      return await forward(c, request)
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error
       c.set('decision', { ...(c.get('decision') ?? {}), upstream: error.kind } as never)
@@ -167,7 +188,9 @@ function protection(
   publicPaths: readonly string[],
   onEvent: (event: GuardEvent, c: Context) => void,
   fetchImpl: typeof fetch,
+  resourceMetadata: string | undefined,
 ): MiddlewareHandler[] {
+  const challenge = resourceMetadata !== undefined ? { resourceMetadata } : {}
   const schemes: SchemeMiddleware[] = []
   if (settings.apiKeyEnvPrefix !== undefined) {
     schemes.push(
@@ -183,6 +206,7 @@ function protection(
         ...(settings.jwtAlgorithms !== undefined ? { algorithms: settings.jwtAlgorithms as never } : {}),
         allowHttp: settings.allowHttp,
         fetch: fetchImpl,
+        ...challenge,
       }),
     )
   }
@@ -201,6 +225,7 @@ function protection(
           : {}),
         allowHttp: settings.allowHttp,
         fetch: fetchImpl,
+        ...challenge,
       }),
     )
   }
@@ -231,6 +256,97 @@ function protection(
     list.push(authenticatedOnly(policy(engine, { onEvent }) as MiddlewareHandler))
   }
   return list
+}
+
+/** The security schemes the settings imply, and which documented operations are public. */
+function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
+  const groups: Record<string, SecurityScheme>[] = []
+  const scopes = settings.scopes ?? []
+  if (settings.apiKeyEnvPrefix !== undefined) {
+    groups.push({ ApiKey: { type: 'apiKey', in: 'header', name: settings.apiKeyHeader } })
+  }
+  if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
+    const group: Record<string, SecurityScheme> = {
+      BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+    }
+    if (settings.tokenUrl !== undefined) {
+      group.OAuth2ClientCredentials = {
+        type: 'oauth2',
+        flows: {
+          clientCredentials: {
+            tokenUrl: settings.tokenUrl,
+            scopes: Object.fromEntries(scopes.map((s) => [s, s])),
+          },
+        },
+      }
+    }
+    groups.push(group)
+  }
+  if (settings.oidcIssuer !== undefined) {
+    groups.push({
+      OpenIdConnect: {
+        type: 'openIdConnect',
+        openIdConnectUrl: `${settings.oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+      },
+      OIDCBearer: { type: 'http', scheme: 'bearer' },
+    })
+  }
+  const rules = settings.public.map((entry) => {
+    const space = entry.indexOf(' ')
+    const method = space === -1 ? undefined : entry.slice(0, space).toLowerCase()
+    const segments = (space === -1 ? entry : entry.slice(space + 1)).split('/').slice(1)
+    const rest = segments[segments.length - 1] === '*'
+    if (rest) segments.pop()
+    return { method, segments, rest }
+  })
+  return {
+    groups,
+    combine: settings.combine === 'all' ? 'all' : 'any',
+    scopes,
+    isPublic: (method, path) => {
+      const actual = path.split('/').slice(1)
+      return rules.some((rule) => {
+        if (
+          rule.method !== undefined &&
+          rule.method !== method &&
+          !(rule.method === 'get' && method === 'head')
+        )
+          return false
+        if (rule.rest ? actual.length <= rule.segments.length : actual.length !== rule.segments.length)
+          return false
+        return rule.segments.every((s, i) => s.startsWith(':') || s === actual[i])
+      })
+    },
+  }
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b|^application\/vnd\.oai\.openapi\+json\b/i
+const MAX_OPENAPI = 16 * 1024 * 1024
+
+/** Patches a JSON OpenAPI answer; HTML, non-200 and unparsable answers pass untouched. */
+async function patchResponse(response: Response, options: PatchOpenApiOptions): Promise<Response> {
+  const type = response.headers.get('content-type') ?? ''
+  if (
+    response.status !== 200 ||
+    !JSON_TYPE.test(type) ||
+    options.groups.length === 0 ||
+    response.body === null
+  ) {
+    return response
+  }
+  const length = Number(response.headers.get('content-length') ?? '0')
+  if (length > MAX_OPENAPI) return response
+  const text = await response.text()
+  let patched: string
+  try {
+    patched = JSON.stringify(patchOpenApi(JSON.parse(text) as Record<string, unknown>, options))
+  } catch {
+    patched = text
+  }
+  const headers = new Headers(response.headers)
+  headers.delete('content-length')
+  headers.delete('etag')
+  return new Response(patched, { status: response.status, statusText: response.statusText, headers })
 }
 
 /** `GET /openapi` under `/geoapi` → `GET /geoapi/openapi`; `GET /` → `GET /geoapi` and `GET /geoapi/`. */

@@ -19,7 +19,7 @@ import { createEntry } from './entry.ts'
 import { DependencyError, GuardError } from './errors.ts'
 import { type JwksOptions, type KeySource, localKeySource, remoteKeySource } from './jwks.ts'
 import { hasEntryOptions, listOf, nonNegative, positiveInteger } from './options.ts'
-import { challengeOf } from './respond.ts'
+import { challengeOf, quote } from './respond.ts'
 import type {
   AuthInfo,
   Denial,
@@ -147,6 +147,12 @@ export interface JwtAuthOptions extends JwtValidationOptions, EntryOptions {
   readonly allowHttp?: boolean
   /** The `realm` of the `WWW-Authenticate: Bearer …` challenge. */
   readonly realm?: string
+  /**
+   * The URL of this resource's RFC 9728 metadata (see {@link protectedResourceMetadata}): sent as
+   * `resource_metadata="…"` in every `WWW-Authenticate: Bearer` challenge, so a client can find
+   * the authorization server from the resource.
+   */
+  readonly resourceMetadata?: string | URL
 }
 
 /** A configured JWT verifier: the part {@link jwtAuth} and {@link oidcAuth} share. @internal */
@@ -573,15 +579,25 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
  */
 export function bearerMiddleware<Claims extends Record<string, unknown>>(
   owner: string,
-  options: EntryOptions & { readonly realm?: string; readonly maxTokenLength?: number },
+  options: EntryOptions & {
+    readonly realm?: string
+    readonly maxTokenLength?: number
+    readonly resourceMetadata?: string | URL
+  },
   check: (token: string) => Promise<SchemeOutcome>,
 ): SchemeMiddleware<Claims> {
   const maxLength = options.maxTokenLength ?? 8192
+  const extra =
+    options.resourceMetadata === undefined
+      ? []
+      : [
+          `resource_metadata=${quote(checkUrl(options.resourceMetadata, 'resourceMetadata', owner, true).href)}`,
+        ]
   const scheme: GuardScheme = {
     kind: 'bearer',
     name: owner,
     present: hasBearer,
-    challenge: () => challengeOf('Bearer', options.realm),
+    challenge: () => challengeOf('Bearer', options.realm, extra),
     hasEntryOptions: hasEntryOptions(options),
     async authenticate(c: Context): Promise<SchemeOutcome> {
       const read = readBearer(c, maxLength)

@@ -29,6 +29,8 @@ export interface OidcAuthOptions extends JwtValidationOptions, EntryOptions {
   readonly allowHttp?: boolean
   /** The `realm` of the `WWW-Authenticate: Bearer …` challenge. */
   readonly realm?: string
+  /** The URL of this resource's RFC 9728 metadata, sent as `resource_metadata` in challenges. */
+  readonly resourceMetadata?: string | URL
 }
 
 /**

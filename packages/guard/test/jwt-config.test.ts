@@ -2,7 +2,14 @@
 import type { MockIdp } from '@keyfob/mock-idp'
 import { Hono } from 'hono'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type GuardEnv, GuardError, type GuardErrorCode, type JwtAuthOptions, jwtAuth } from '../src/index.ts'
+import {
+  type GuardEnv,
+  GuardError,
+  type GuardErrorCode,
+  type JwtAuthOptions,
+  jwtAuth,
+  protectedResourceMetadata,
+} from '../src/index.ts'
 import { AUDIENCE, accessToken, protectedApp, recorder, signed, testIdp, withToken } from './helpers.ts'
 
 let idp: MockIdp
@@ -163,6 +170,43 @@ describe('jwtAuth configuration', () => {
     const refused = await withToken(app, old)
     expect(refused.status).toBe(401)
     expect(log.events.map((e) => e.reason)).toEqual(['ok', 'ok', 'ok', 'unknown_kid'])
+  })
+
+  it('RFC 9728: the well-known path derives from the resource, and challenges carry resource_metadata', async () => {
+    const metadata = protectedResourceMetadata({
+      resource: 'https://api.example/geoapi',
+      authorizationServers: [idp.issuer],
+      scopesSupported: ['read'],
+    })
+    expect(metadata.path).toBe('/.well-known/oauth-protected-resource/geoapi')
+    expect(metadata.url).toBe('https://api.example/.well-known/oauth-protected-resource/geoapi')
+    expect(metadata.document).toEqual({
+      resource: 'https://api.example/geoapi',
+      authorization_servers: [idp.issuer],
+      bearer_methods_supported: ['header'],
+      scopes_supported: ['read'],
+    })
+    expect(
+      protectedResourceMetadata({ resource: 'https://api.example', authorizationServers: ['x'] }).path,
+    ).toBe('/.well-known/oauth-protected-resource')
+    const app = new Hono<GuardEnv>()
+    app.get(metadata.path, metadata.handler)
+    app.use('/geoapi/*', jwtAuth({ ...base(), resourceMetadata: metadata.url }))
+    app.get('/geoapi/x', (c) => c.text('ok'))
+    const missing = await app.request('https://api.example/geoapi/x')
+    expect(missing.status).toBe(401)
+    expect(missing.headers.get('www-authenticate')).toBe(
+      'Bearer resource_metadata="https://api.example/.well-known/oauth-protected-resource/geoapi"',
+    )
+    const served = await app.request(`https://api.example${metadata.path}`)
+    expect(await served.json()).toEqual(metadata.document)
+    let error: unknown
+    try {
+      protectedResourceMetadata({ resource: 'https://api.example/x?y=1', authorizationServers: ['x'] })
+    } catch (e) {
+      error = e
+    }
+    expect((error as GuardError).code).toBe('ERR_INVALID_OPTION')
   })
 
   it('names each middleware after its factory, as Hono does', () => {
