@@ -7,7 +7,7 @@ const [role, target] = process.argv.slice(2)
 let server
 if (role === 'upstream') {
   const body = JSON.stringify({ type: 'FeatureCollection', features: [], numberReturned: 0 })
-  server = http.createServer((req, res) => {
+  server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/geo+json', 'content-length': Buffer.byteLength(body) })
     res.end(body)
   })
