@@ -226,9 +226,9 @@ export interface LoadConfigInput {
   }
 }
 
-/** The result of {@link loadConfig}: settings, or a request for help. */
+/** The result of {@link loadConfig}: settings, or a request for `--help` (or, with `version`, `--version`). */
 export type LoadedConfig =
-  | { readonly help: true }
+  | { readonly help: true; readonly version?: boolean }
   | { readonly help: false; readonly settings: GatewaySettings }
 
 const META = new Set(['--env-file', '--config', '--fastgeoapi-env'])
@@ -266,6 +266,7 @@ export function loadConfig(input: LoadConfigInput): LoadedConfig {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     if (arg === '--help' || arg === '-h') return { help: true }
+    if (arg === '--version' || arg === '-v') return { help: true, version: true }
     if (!arg.startsWith('--'))
       throw usage(`unexpected argument ${JSON.stringify(arg)}; flags look like --upstream URL`)
     const eq = arg.indexOf('=')
@@ -541,6 +542,11 @@ function distance(a: string, b: string): number {
   return row[b.length] as number
 }
 
+/** The package version, from its package.json (next to `src/` and `dist/`). @internal */
+export function versionOf(readFile: (path: URL) => string): string {
+  return (JSON.parse(readFile(new URL('../package.json', import.meta.url))) as { version: string }).version
+}
+
 /**
  * The `--help` text: every flag, its variable, and the precedence.
  *
@@ -559,6 +565,7 @@ export function helpText(): string {
     '',
     'precedence: flags > environment (KEYFOB_GUARD_*) > --env-file > --config (JSON) > --fastgeoapi-env > defaults',
     '',
+    '  --help, --version        this text; the version',
     '  --env-file FILE          read KEYFOB_GUARD_* settings and API keys from a dotenv file',
     '  --config FILE            read settings from a JSON file (keys in camelCase, e.g. "jwtIssuer")',
     '  --fastgeoapi-env FILE    read a fastgeoapi .env unchanged (ENV_STATE, JWKS_ENABLED, ...)',

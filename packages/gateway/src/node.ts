@@ -12,7 +12,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { type GatewaySettings, helpText, loadConfig } from './config.ts'
+import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { fromFastgeoapiEnv } from './fastgeoapi.ts'
 import { createGateway, type Gateway } from './gateway.ts'
@@ -204,7 +204,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       fastgeoapi: fromFastgeoapiEnv,
     })
     if (loaded.help) {
-      process.stdout.write(`${helpText()}\n`)
+      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
       return 0
     }
     settings = loaded.settings

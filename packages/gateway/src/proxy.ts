@@ -18,7 +18,20 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ])
 
-/** Deletes hop-by-hop headers, including those the `Connection` header names. */
+/**
+ * Deletes hop-by-hop headers (see {@link HOP_BY_HOP}), including those the `Connection` header
+ * names, in place.
+ *
+ * @param headers - Request or response headers.
+ * @returns The same object.
+ * @example
+ * ```ts
+ * import { dropHopByHop } from '@keyfob/gateway'
+ *
+ * const h = dropHopByHop(new Headers({ connection: 'x-private', 'x-private': '1', accept: '*\/*' }))
+ * console.log([...h.keys()]) // ['accept']
+ * ```
+ */
 export function dropHopByHop(headers: Headers): Headers {
   const listed = headers.get('connection')
   if (listed) for (const name of listed.split(',')) headers.delete(name.trim())
@@ -28,7 +41,16 @@ export function dropHopByHop(headers: Headers): Headers {
 
 /**
  * Why the upstream gave no response: it did not send headers in time (`timeout`, a 504) or it
- * could not be reached or broke the connection (`unreachable`, a 502).
+ * could not be reached or broke the connection (`unreachable`, a 502). A {@link Forwarder}
+ * throws it; the gateway turns it into the JSON error.
+ *
+ * @example
+ * ```ts
+ * import { UpstreamError } from '@keyfob/gateway'
+ *
+ * const error = new UpstreamError('timeout', 'no response headers within 30000 ms')
+ * console.log(error.kind === 'timeout' ? 504 : 502)
+ * ```
  */
 export class UpstreamError extends Error {
   /** What went wrong. */

@@ -1,6 +1,6 @@
 /** The Deno and Bun runtimes: their own HTTP servers, the `fetch` forwarder, graceful shutdown. @module */
 import { readFileSync } from 'node:fs'
-import { type GatewaySettings, helpText, loadConfig } from './config.ts'
+import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { fromFastgeoapiEnv } from './fastgeoapi.ts'
 import { createGateway, type Gateway } from './gateway.ts'
@@ -132,7 +132,7 @@ export async function webMain(
       fastgeoapi: fromFastgeoapiEnv,
     })
     if (loaded.help) {
-      process.stdout.write(`${helpText()}\n`)
+      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
       return 0
     }
     settings = loaded.settings

@@ -125,6 +125,7 @@ describe('loadConfig', () => {
     expect(settings([...UPSTREAM, ...JWT, '--mount', '/geoapi/']).mount).toBe('/geoapi')
     expect(settings([...UPSTREAM, ...JWT, '--no-access-log']).accessLog).toBe(false)
     expect(loadConfig({ argv: ['--help'], env: {} }).help).toBe(true)
+    expect(loadConfig({ argv: ['--version'], env: {} })).toEqual({ help: true, version: true })
   })
 })
 
