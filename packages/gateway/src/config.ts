@@ -41,6 +41,11 @@ export interface GatewaySettings {
   readonly combine?: Combine
   /** Scopes every protected request must carry. */
   readonly scopes?: readonly string[]
+  /**
+   * Claims every protected request must carry: `name=value` (equal, or contained in an array
+   * claim) or `name=a|b` (one of); `true` and `false` are booleans.
+   */
+  readonly claims?: readonly string[]
   /** OPA's base URL: every protected request is also decided by OPA. */
   readonly opaUrl?: string
   /** The OPA decision path; default `httpapi/authz`. */
@@ -128,6 +133,11 @@ const OPTIONS: readonly Option[] = [
   },
   { key: 'combine', kind: 'string', help: 'how two or more modes combine: first-present or all' },
   { key: 'scopes', kind: 'list', help: 'scopes every protected request needs (comma separated)' },
+  {
+    key: 'claims',
+    kind: 'list',
+    help: "claims every protected request needs: 'company=acme,roles=admin|editor'",
+  },
   { key: 'opaUrl', kind: 'string', help: 'decide every protected request with OPA at this URL' },
   { key: 'opaPath', kind: 'string', help: 'the OPA decision path (default httpapi/authz)' },
   {
@@ -451,6 +461,11 @@ function check(s: GatewaySettings): GatewaySettings {
       throw usage(
         `--public entry ${JSON.stringify(entry)} must be "/path" or "METHOD /path", relative to the mount`,
       )
+    }
+  }
+  for (const claim of s.claims ?? []) {
+    if (!/^[^=\s]+=\S/.test(claim)) {
+      throw usage(`--claims entry ${JSON.stringify(claim)} must be name=value or name=a|b`)
     }
   }
   const modes = modesOf(s)

@@ -2,6 +2,7 @@
 import {
   type AuthInfo,
   apiKeyAuth,
+  type ClaimCheck,
   type GuardEvent,
   guard,
   jwtAuth,
@@ -9,6 +10,7 @@ import {
   opaPolicy,
   policy,
   protectedResourceMetadata,
+  requireClaims,
   requireScopes,
   type SchemeMiddleware,
 } from '@keyfob/guard'
@@ -246,6 +248,18 @@ function protection(
   if (settings.scopes !== undefined && settings.scopes.length > 0) {
     list.push(authenticatedOnly(requireScopes(settings.scopes, { onEvent }) as MiddlewareHandler))
   }
+  if (settings.claims !== undefined && settings.claims.length > 0) {
+    const checks: Record<string, ClaimCheck> = {}
+    for (const entry of settings.claims) {
+      const eq = entry.indexOf('=')
+      const values = entry
+        .slice(eq + 1)
+        .split('|')
+        .map((v) => (v === 'true' ? true : v === 'false' ? false : v))
+      checks[entry.slice(0, eq)] = values.length === 1 ? (values[0] as string | boolean) : values
+    }
+    list.push(authenticatedOnly(requireClaims(checks, { onEvent }) as MiddlewareHandler))
+  }
   if (settings.opaUrl !== undefined) {
     const engine = opaPolicy({
       url: settings.opaUrl,
@@ -413,6 +427,7 @@ function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): s
           .filter(Boolean)
           .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
         (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
+        (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
         (settings.opaUrl !== undefined ? `, OPA ${settings.opaPath}` : '')
   const open = modes.length === 0 ? 'everything' : publicPaths.length > 0 ? publicPaths.join(', ') : 'nothing'
   return `keyfob-guard: http://${settings.hostname}:${settings.port}${where} -> ${settings.upstream}; protected by ${how}; public: ${open}, /healthz, /readyz`

@@ -112,6 +112,7 @@ describe('loadConfig', () => {
     expect(typo.code).toBe('ERR_USAGE')
     expect(typo.message).toContain('did you mean --jwt-audience?')
     expect(refusal([...UPSTREAM, ...JWT, '--port', 'eighty']).code).toBe('ERR_USAGE')
+    expect(refusal([...UPSTREAM, ...JWT, '--claims', 'company']).code).toBe('ERR_USAGE')
     expect(refusal([...UPSTREAM, ...JWT], { KEYFOB_GUARD_FORWARD_CREDENTIAL: 'maybe' }).code).toBe(
       'ERR_USAGE',
     )

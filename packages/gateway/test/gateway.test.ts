@@ -172,6 +172,24 @@ describe('keyfob-guard in JWT mode (tokens from the mock IdP)', () => {
     expect((await call(gateway, '/geoapi/openapi')).status).toBe(200)
   })
 
+  it('--claims requires claims with the library semantics: 403 for a missing or other value', async () => {
+    const { gateway } = gatewayFrom(jwtMode('--claims', 'client_id=svc|other,sub=alice'), {
+      fetch: idpFetch(),
+    })
+    const alice = await call(gateway, '/geoapi/collections', {
+      headers: { authorization: `Bearer ${await tokenFor(idp)}` },
+    })
+    expect(alice.status).toBe(200)
+    const { gateway: others } = gatewayFrom(jwtMode('--claims', 'client_id=other|another'), {
+      fetch: idpFetch(),
+    })
+    const refused = await call(others, '/geoapi/collections', {
+      headers: { authorization: `Bearer ${await tokenFor(idp)}` },
+    })
+    expect(refused.status).toBe(403)
+    expect((await call(gateway, '/geoapi/openapi')).status).toBe(200)
+  })
+
   it('/healthz is always up; /readyz reports the JWKS reachable', async () => {
     const { gateway } = gatewayFrom(jwtMode(), { fetch: idpFetch() })
     expect(await (await call(gateway, '/healthz')).json()).toEqual({ status: 'ok' })
