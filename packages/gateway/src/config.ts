@@ -46,6 +46,8 @@ export interface GatewaySettings {
    * claim) or `name=a|b` (one of); `true` and `false` are booleans.
    */
   readonly claims?: readonly string[]
+  /** A file of Cedar policies: every protected request is also decided by them, in process. */
+  readonly cedarPolicies?: string
   /** OPA's base URL: every protected request is also decided by OPA. */
   readonly opaUrl?: string
   /** The OPA decision path; default `httpapi/authz`. */
@@ -137,6 +139,11 @@ const OPTIONS: readonly Option[] = [
     key: 'claims',
     kind: 'list',
     help: "claims every protected request needs: 'company=acme,roles=admin|editor'",
+  },
+  {
+    key: 'cedarPolicies',
+    kind: 'string',
+    help: 'decide every protected request with the Cedar policies in this file (needs @cedar-policy/cedar-wasm)',
   },
   { key: 'opaUrl', kind: 'string', help: 'decide every protected request with OPA at this URL' },
   { key: 'opaPath', kind: 'string', help: 'the OPA decision path (default httpapi/authz)' },

@@ -8,6 +8,7 @@ import {
   jwtAuth,
   oidcAuth,
   opaPolicy,
+  type PolicyEngine,
   policy,
   protectedResourceMetadata,
   requireClaims,
@@ -16,6 +17,7 @@ import {
 } from '@keyfob/guard'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { type GatewaySettings, modesOf } from './config.ts'
+import { GatewayError } from './errors.ts'
 import { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
 import { dropHopByHop, type Forwarder, fetchForwarder, UpstreamError } from './proxy.ts'
 import { createReadiness, type Readiness } from './readiness.ts'
@@ -30,6 +32,11 @@ export interface GatewayRuntime {
   readonly log?: (line: string) => void
   /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
   readonly fetch?: typeof fetch
+  /**
+   * The Cedar engine for `--cedar-policies`, built before the gateway (it loads wasm and parses the
+   * policies asynchronously): see {@link cedarEngine}. Required when the setting is given.
+   */
+  readonly cedar?: PolicyEngine
 }
 
 /** A configured gateway. */
@@ -102,7 +109,13 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
           ...(settings.scopes ? { scopesSupported: settings.scopes } : {}),
         })
       : undefined
-  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url)
+  if (settings.cedarPolicies !== undefined && runtime.cedar === undefined) {
+    throw new GatewayError(
+      'ERR_MISSING_SETTING',
+      '--cedar-policies needs the Cedar engine: build it with cedarEngine(settings) and pass it as runtime.cedar (serveNode, serveWeb and the bins do)',
+    )
+  }
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar)
   const openapi = openApiOptions(settings)
   const bufferedForward = fetchForwarder()
 
@@ -184,6 +197,44 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   }
 }
 
+/**
+ * Builds the Cedar engine of `--cedar-policies` (reads the file, loads `@cedar-policy/cedar-wasm`,
+ * parses the policies), for {@link GatewayRuntime.cedar}; `undefined` without the setting.
+ *
+ * @param settings - From {@link loadConfig}.
+ * @param readFile - Reads the policy file as UTF-8.
+ * @returns The engine, or `undefined`.
+ * @throws GuardError `ERR_INVALID_POLICY` for policies that do not parse; GatewayError `ERR_FILE`
+ *   for an unreadable file.
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs'
+ * import { cedarEngine, createGateway, loadConfig } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({ argv: ['--upstream', 'http://127.0.0.1:5000', '--allow-unauthenticated'], env: {} })
+ * if (!loaded.help) {
+ *   const cedar = await cedarEngine(loaded.settings, (path) => readFileSync(path, 'utf8'))
+ *   createGateway(loaded.settings, cedar ? { cedar } : {})
+ * }
+ * ```
+ */
+export async function cedarEngine(
+  settings: GatewaySettings,
+  readFile: (path: string) => string,
+): Promise<PolicyEngine | undefined> {
+  if (settings.cedarPolicies === undefined) return undefined
+  let policies: string
+  try {
+    policies = readFile(settings.cedarPolicies)
+  } catch (error) {
+    throw new GatewayError('ERR_FILE', `--cedar-policies ${settings.cedarPolicies}: cannot read the file`, {
+      cause: error,
+    })
+  }
+  const { cedarPolicy } = await import('@keyfob/guard/cedar')
+  return cedarPolicy({ policies })
+}
+
 /** The guard and authorization middlewares for the settings (none with `--allow-unauthenticated`). */
 function protection(
   settings: GatewaySettings,
@@ -191,6 +242,7 @@ function protection(
   onEvent: (event: GuardEvent, c: Context) => void,
   fetchImpl: typeof fetch,
   resourceMetadata: string | undefined,
+  cedar: PolicyEngine | undefined,
 ): MiddlewareHandler[] {
   const challenge = resourceMetadata !== undefined ? { resourceMetadata } : {}
   const schemes: SchemeMiddleware[] = []
@@ -260,6 +312,7 @@ function protection(
     }
     list.push(authenticatedOnly(requireClaims(checks, { onEvent }) as MiddlewareHandler))
   }
+  if (cedar !== undefined) list.push(authenticatedOnly(policy(cedar, { onEvent }) as MiddlewareHandler))
   if (settings.opaUrl !== undefined) {
     const engine = opaPolicy({
       url: settings.opaUrl,
@@ -428,6 +481,7 @@ function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): s
           .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
         (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
         (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
+        (settings.cedarPolicies !== undefined ? `, Cedar ${settings.cedarPolicies}` : '') +
         (settings.opaUrl !== undefined ? `, OPA ${settings.opaPath}` : '')
   const open = modes.length === 0 ? 'everything' : publicPaths.length > 0 ? publicPaths.join(', ') : 'nothing'
   return `keyfob-guard: http://${settings.hostname}:${settings.port}${where} -> ${settings.upstream}; protected by ${how}; public: ${open}, /healthz, /readyz`

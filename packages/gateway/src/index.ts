@@ -16,7 +16,7 @@ export {
 } from './config.ts'
 export { GatewayError, type GatewayErrorCode } from './errors.ts'
 export { type FastgeoapiTranslation, fromFastgeoapiEnv } from './fastgeoapi.ts'
-export { createGateway, type Gateway, type GatewayRuntime } from './gateway.ts'
+export { cedarEngine, createGateway, type Gateway, type GatewayRuntime } from './gateway.ts'
 export { main, type NodeGateway, nodeForwarder, serveNode } from './node.ts'
 export { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
 export { dropHopByHop, type Forwarder, fetchForwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'

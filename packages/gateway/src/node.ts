@@ -15,7 +15,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { fromFastgeoapiEnv } from './fastgeoapi.ts'
-import { createGateway, type Gateway } from './gateway.ts'
+import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
 import { type Forwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'
 
 type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
@@ -143,7 +143,9 @@ export async function serveNode(
   settings: GatewaySettings,
   options: { readonly log?: (line: string) => void } = {},
 ): Promise<NodeGateway> {
+  const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
   const gateway = createGateway(settings, {
+    ...(cedar ? { cedar } : {}),
     forward: nodeForwarder(),
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
     ...(options.log ? { log: options.log } : {}),
@@ -215,7 +217,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
     throw error
   }
-  if (settings.workers > 1 && cluster.isPrimary) return primary(settings)
+  if (settings.workers > 1 && cluster.isPrimary) {
+    try {
+      return await primary(settings)
+    } catch (error) {
+      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+      return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+    }
+  }
   let running: NodeGateway
   try {
     running = await serveNode(settings)
@@ -238,8 +247,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 }
 
 /** The cluster primary: forks the workers, passes SIGTERM on, returns when all have exited. */
-function primary(settings: GatewaySettings): Promise<number> {
-  const summary = createGateway(settings, { forward: async () => new Response(null) }).summary
+async function primary(settings: GatewaySettings): Promise<number> {
+  const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
+  const summary = createGateway(settings, {
+    ...(cedar ? { cedar } : {}),
+    forward: async () => new Response(null),
+  }).summary
   process.stderr.write(`${summary} (${settings.workers} workers)\n`)
   for (let i = 0; i < settings.workers; i++) cluster.fork()
   let stopping = false

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { fromFastgeoapiEnv } from './fastgeoapi.ts'
-import { createGateway, type Gateway } from './gateway.ts'
+import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
 import { fetchForwarder } from './proxy.ts'
 
 type Handler = (request: Request, info?: unknown) => Response | Promise<Response>
@@ -63,7 +63,9 @@ export async function serveWeb(
 ): Promise<WebGateway> {
   const runtime = globalThis as { Deno?: DenoLike; Bun?: BunLike }
   const clients = new WeakMap<Request, string>()
+  const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
   const gateway = createGateway(settings, {
+    ...(cedar ? { cedar } : {}),
     forward: fetchForwarder(),
     clientAddress: (c) => clients.get(c.req.raw),
     ...(options.log ? { log: options.log } : {}),

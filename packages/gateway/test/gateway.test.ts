@@ -1,6 +1,7 @@
 /** The gateway in process (fetch forwarder) in front of a real loopback upstream: every mode, headers, failures. */
 import type { MockIdp } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cedarEngine, GatewayError, loadConfig } from '../src/index.ts'
 import {
   API_KEY,
   AUDIENCE,
@@ -189,6 +190,27 @@ describe('keyfob-guard in JWT mode (tokens from the mock IdP)', () => {
     expect(refused.status).toBe(403)
     expect((await call(gateway, '/geoapi/openapi')).status).toBe(200)
   })
+
+  it('--cedar-policies decides in process: permitted reads pass, everything else is 403', async () => {
+    const policies =
+      'permit (principal, action == Action::"GET", resource) when { context.scopes.contains("read") };'
+    const argv = jwtMode('--cedar-policies', 'policies.cedar')
+    const loaded = loadConfig({ argv, env: {} })
+    if (loaded.help) throw new Error('unexpected --help')
+    const cedar = await cedarEngine(loaded.settings, (path) => {
+      if (path !== 'policies.cedar') throw new Error('ENOENT')
+      return policies
+    })
+    expect(() => gatewayFrom(argv, { fetch: idpFetch() })).toThrow(GatewayError)
+    const { gateway } = gatewayFrom(argv, { fetch: idpFetch(), ...(cedar ? { cedar } : {}) })
+    const reader = { authorization: `Bearer ${await tokenFor(idp, 'read')}` }
+    expect((await call(gateway, '/geoapi/collections', { headers: reader })).status).toBe(200)
+    expect(
+      (await call(gateway, '/geoapi/collections', { method: 'POST', headers: reader, body: '{}' })).status,
+    ).toBe(403)
+    const writer = { authorization: `Bearer ${await tokenFor(idp, 'write')}` }
+    expect((await call(gateway, '/geoapi/collections', { headers: writer })).status).toBe(403)
+  }, 30_000)
 
   it('/healthz is always up; /readyz reports the JWKS reachable', async () => {
     const { gateway } = gatewayFrom(jwtMode(), { fetch: idpFetch() })

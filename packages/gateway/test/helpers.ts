@@ -1,4 +1,5 @@
 /** Test fixtures: a loopback upstream (an OGC API–like tree and an OpenAPI document) on Node, Deno or Bun. */
+import type { PolicyEngine } from '@keyfob/guard'
 import { createMockIdp, type MockIdp } from '@keyfob/mock-idp'
 import { createGateway, fetchForwarder, fromFastgeoapiEnv, type Gateway, loadConfig } from '../src/index.ts'
 
@@ -178,7 +179,7 @@ export async function tokenFor(idp: MockIdp, scope = 'read', sub = 'alice'): Pro
 /** A gateway from argv (and env), in process, with a log collector. */
 export function gatewayFrom(
   argv: readonly string[],
-  options: { env?: Record<string, string>; fetch?: typeof fetch } = {},
+  options: { env?: Record<string, string>; fetch?: typeof fetch; cedar?: PolicyEngine } = {},
 ): { gateway: Gateway; lines: () => Record<string, unknown>[]; raw: string[] } {
   const loaded = loadConfig({ argv, env: options.env ?? {}, fastgeoapi: fromFastgeoapiEnv })
   if (loaded.help) throw new Error('unexpected --help')
@@ -188,6 +189,7 @@ export function gatewayFrom(
     clientAddress: () => '203.0.113.7',
     log: (line) => raw.push(line),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.cedar ? { cedar: options.cedar } : {}),
   })
   return {
     gateway,
