@@ -1,7 +1,9 @@
 /** `apiKeyAuth`: static API keys, compared as SHA-256 digests in constant time. @module */
 import type { Context } from 'hono'
+import { constantTimeEqual, hex, sha256 } from './digest.ts'
 import { createEntry } from './entry.ts'
 import { GuardError } from './errors.ts'
+import { hasEntryOptions } from './options.ts'
 import { challengeOf, quote } from './respond.ts'
 import type { Denial, EntryOptions, GuardScheme, SchemeMiddleware, SchemeOutcome } from './types.ts'
 
@@ -363,30 +365,4 @@ function defaultEnv(): Readonly<Record<string, string | undefined>> {
   if (g.process?.env) return g.process.env
   if (g.Deno?.env) return g.Deno.env.toObject()
   return {}
-}
-
-/** Whether entry options were given to a scheme's own middleware. @internal */
-export function hasEntryOptions(options: EntryOptions): boolean {
-  return (
-    options.publicPaths !== undefined || options.corsPreflight !== undefined || options.onEvent !== undefined
-  )
-}
-
-/** SHA-256 of a string's UTF-8 bytes. @internal */
-export async function sha256(value: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)))
-}
-
-/** Lower-case hex. @internal */
-export function hex(bytes: Uint8Array): string {
-  let out = ''
-  for (const b of bytes) out += b.toString(16).padStart(2, '0')
-  return out
-}
-
-/** Compares two byte strings without an early exit. @internal */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] ?? 0)
-  return diff === 0
 }

@@ -86,7 +86,7 @@ export function requireScopes(
   if (mode !== 'all' && mode !== 'any')
     throw new GuardError('ERR_INVALID_OPTION', "requireScopes: mode must be 'all' or 'any'")
   const required = [...list]
-  return async function requireScopesMiddleware(c, next) {
+  return async function requireScopes(c, next) {
     const auth = readAuth(c)
     if (!auth) return refuse(c, 'requireScopes', MISSING, options)
     const granted = new Set(auth.scopes)
@@ -151,7 +151,7 @@ export function requireClaims(
       )
     }
   }
-  return async function requireClaimsMiddleware(c, next) {
+  return async function requireClaims(c, next) {
     const auth = readAuth(c)
     if (!auth) return refuse(c, 'requireClaims', MISSING, options)
     for (const [name, check] of entries) {
@@ -259,7 +259,7 @@ export function policy(
       'policy: engine must be a PolicyEngine (opaPolicy, cedarPolicy) or a function',
     )
   }
-  return async function policyMiddleware(c, next) {
+  return async function policy(c, next) {
     const auth = readAuth(c)
     if (!auth) return refuse(c, 'policy', MISSING, options)
     const url = new URL(c.req.url)

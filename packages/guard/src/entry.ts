@@ -20,8 +20,17 @@ export function createEntry(
 ): MiddlewareHandler {
   const isPublic = compilePublicPaths(options.publicPaths, name)
   const corsPreflight = options.corsPreflight ?? false
-  if (typeof corsPreflight !== 'boolean') {
-    throw new GuardError('ERR_INVALID_OPTION', `${name}: corsPreflight must be true or false`)
+  if ((corsPreflight as unknown) === true) {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${name}: corsPreflight takes the CORS middleware itself, e.g. corsPreflight: cors({ origin: 'https://app.example' }), so the guard answers preflights with it and never passes one to a route; or put cors() before the guard and leave corsPreflight unset`,
+    )
+  }
+  if (corsPreflight !== false && typeof corsPreflight !== 'function') {
+    throw new GuardError(
+      'ERR_INVALID_OPTION',
+      `${name}: corsPreflight must be a CORS middleware (hono/cors) or false`,
+    )
   }
   const onEvent = options.onEvent
   if (onEvent !== undefined && typeof onEvent !== 'function') {
@@ -51,7 +60,7 @@ export function createEntry(
     return { outcome: { ok: true, auth: { ...first, factors: results } } }
   }
 
-  return async function guardEntry(c: Context, next) {
+  const entry: MiddlewareHandler = async (c: Context, next) => {
     const path = c.req.path
     const method = c.req.method
     if (isPublic?.(method, path)) {
@@ -60,7 +69,10 @@ export function createEntry(
     }
     if (corsPreflight && isPreflight(c)) {
       emit(onEvent, c, name, { outcome: 'allow', reason: 'preflight' })
-      return next()
+      // Only the CORS middleware answers: its `next` is a no-op, so no route ever runs for a
+      // preflight the guard did not authenticate (`app.all`, `app.on(['OPTIONS', …])`, 404s).
+      const answer = await corsPreflight(c, async () => {})
+      return answer instanceof Response ? answer : c.body(null, 204)
     }
     const owner = owners.get(c.req.raw)
     if (owner === token) return next()
@@ -80,4 +92,7 @@ export function createEntry(
     if (onEvent) emit(onEvent, c, scheme?.name ?? name, allowEvent(outcome.auth))
     return next()
   }
+  // Named after the factory, as Hono's middlewares are (`jwtAuth`, `guard`, …), for stack traces.
+  Object.defineProperty(entry, 'name', { value: name })
+  return entry
 }

@@ -34,6 +34,11 @@ export {
 } from './jwt.ts'
 export { type IntrospectionOptions, type OidcAuthOptions, oidcAuth } from './oidc.ts'
 export { type OpaPolicyOptions, opaInput, opaPolicy } from './opa.ts'
+export {
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataOptions,
+  protectedResourceMetadata,
+} from './resource.ts'
 export type {
   AuthInfo,
   Denial,

@@ -34,6 +34,17 @@ export interface JwksOptions {
   readonly staleIfErrorMs?: number
 }
 
+/**
+ * Where JWT verification gets its keys: the resolver jose calls, and the key set it currently
+ * resolves from (so the verified-token cache can drop tokens whose key left the set).
+ */
+export interface KeySource {
+  /** The resolver for `jwtVerify`. */
+  readonly getKey: JWTVerifyGetKey
+  /** The key set last fetched (or configured); `undefined` before the first fetch. */
+  current(): JSONWebKeySet | undefined
+}
+
 /** Errors of a key lookup that say something about the token, not about the JWKS endpoint. */
 function isTokenError(error: unknown): boolean {
   return (
@@ -53,7 +64,7 @@ function isTokenError(error: unknown): boolean {
 export function remoteKeySource(
   url: () => Promise<URL>,
   options: Required<JwksOptions> & { readonly fetch: FetchLike | undefined },
-): JWTVerifyGetKey {
+): KeySource {
   const cache: { uat?: number; jwks?: JSONWebKeySet } = {}
   let creating: Promise<RemoteJWKSet> | undefined
   let ready: RemoteJWKSet | undefined
@@ -95,7 +106,7 @@ export function remoteKeySource(
     }
   }
 
-  return async function getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+  async function getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     // One remote set for every request, created once the URL is known (single flight).
     let remote = ready
     if (!remote) {
@@ -129,9 +140,10 @@ export function remoteKeySource(
       return fromStale(header, token, error)
     }
   }
+  return { getKey, current: () => cache.jwks }
 }
 
 /** A key resolver over keys given in configuration. */
-export function localKeySource(jwks: JSONWebKeySet): JWTVerifyGetKey {
-  return createLocalJWKSet(jwks)
+export function localKeySource(jwks: JSONWebKeySet): KeySource {
+  return { getKey: createLocalJWKSet(jwks), current: () => jwks }
 }

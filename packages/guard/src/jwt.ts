@@ -12,13 +12,14 @@ import {
   type JWTVerifyResult,
   jwtVerify,
 } from 'jose'
-import { hasEntryOptions } from './api-key.ts'
 import { hasBearer, readBearer } from './bearer.ts'
+import { BoundedCache } from './cache.ts'
 import { checkUrl, createDiscovery, describe } from './discovery.ts'
 import { createEntry } from './entry.ts'
 import { DependencyError, GuardError } from './errors.ts'
-import { type JwksOptions, localKeySource, remoteKeySource } from './jwks.ts'
-import { challengeOf } from './respond.ts'
+import { type JwksOptions, type KeySource, localKeySource, remoteKeySource } from './jwks.ts'
+import { hasEntryOptions, listOf, nonNegative, positiveInteger } from './options.ts'
+import { challengeOf, quote } from './respond.ts'
 import type {
   AuthInfo,
   Denial,
@@ -86,7 +87,11 @@ export interface JwtValidationOptions {
   readonly audience?: string | readonly string[]
   /** Accepted algorithms; default `['RS256', 'PS256', 'ES256', 'EdDSA']`. Only asymmetric ones. */
   readonly algorithms?: readonly JwtAlgorithm[]
-  /** Seconds of clock skew tolerated for `exp`, `nbf` and `iat`; default 30. */
+  /**
+   * Seconds of clock skew tolerated for `exp`, `nbf` and `iat`; default 30. A token whose `iat`
+   * lies further than this in the future is refused (`not_yet_valid`), with or without
+   * `maxTokenAge`, as RFC 9068 validators do.
+   */
   readonly clockTolerance?: number
   /** More claims that must be present (beyond `iss`, `aud`, `exp`), e.g. `['sub', 'jti']`. */
   readonly requiredClaims?: readonly string[]
@@ -115,8 +120,9 @@ export interface JwtValidationOptions {
    * reuses its access token does not pay a signature check per request, like `@fastify/jwt`'s
    * cache. An entry lives at most `ttlMs` (default 60 000) and never past the token's `exp` (or
    * `iat + maxTokenAge`); at most `maxEntries` (default 1000) are kept, least recently used
-   * dropped first. Only successes are cached. A cached token stays accepted for up to `ttlMs`
-   * after its signing key leaves the JWKS. `false` turns it off.
+   * dropped first. Only successes are cached. Each entry remembers the `kid` that verified it:
+   * once a refetched JWKS no longer holds that key, the entry is dropped and the token verified
+   * again (and refused). `false` turns it off.
    */
   readonly cache?: VerifiedTokenCacheOptions | false
 }
@@ -141,6 +147,12 @@ export interface JwtAuthOptions extends JwtValidationOptions, EntryOptions {
   readonly allowHttp?: boolean
   /** The `realm` of the `WWW-Authenticate: Bearer …` challenge. */
   readonly realm?: string
+  /**
+   * The URL of this resource's RFC 9728 metadata (see {@link protectedResourceMetadata}): sent as
+   * `resource_metadata="…"` in every `WWW-Authenticate: Bearer` challenge, so a client can find
+   * the authorization server from the resource.
+   */
+  readonly resourceMetadata?: string | URL
 }
 
 /** A configured JWT verifier: the part {@link jwtAuth} and {@link oidcAuth} share. @internal */
@@ -151,7 +163,7 @@ export interface JwtVerifier {
 /** Validates the claim options and builds a verifier over a key source. @internal */
 export function createJwtVerifier(
   options: JwtValidationOptions & { readonly issuer?: string | readonly string[] },
-  getKey: JWTVerifyGetKey,
+  keys: KeySource,
   owner: string,
 ): JwtVerifier {
   const waive = new Set<string>(options.waive ?? [])
@@ -207,9 +219,10 @@ export function createJwtVerifier(
   const cache =
     cacheOptions === undefined
       ? undefined
-      : new VerifiedCache(
+      : new VerifiedTokens(
           positiveInteger(cacheOptions.maxEntries, 1000, 'cache.maxEntries', owner),
           nonNegative(cacheOptions.ttlMs, 60_000, 'cache.ttlMs', owner),
+          keys,
         )
 
   const verifyOptions: Omit<JWTVerifyOptions, 'currentDate'> = {
@@ -225,7 +238,7 @@ export function createJwtVerifier(
     if (header.kid !== undefined && (typeof header.kid !== 'string' || header.kid.length > 256)) {
       throw new errors.JWSInvalid('kid is not a string of at most 256 characters')
     }
-    return getKey(header, token)
+    return keys.getKey(header, token)
   }
 
   return {
@@ -248,6 +261,18 @@ export function createJwtVerifier(
         return { ok: false, denial: denialFor(error, hintsOf(token)) }
       }
       const { payload, protectedHeader: header } = result
+      // jose checks a future `iat` only with maxTokenAge; the clock tolerance covers it always.
+      if (typeof payload.iat === 'number' && payload.iat - clockTolerance > nowMs / 1000) {
+        return {
+          ok: false,
+          denial: invalid(
+            'not_yet_valid',
+            `iat ${payload.iat} is more than ${clockTolerance} s in the future`,
+            hintsOf(token),
+            'the access token is not valid yet',
+          ),
+        }
+      }
       if (typ === 'lax' && header.typ !== undefined && !LAX_TYPES.has(String(header.typ).toLowerCase())) {
         return {
           ok: false,
@@ -265,52 +290,72 @@ export function createJwtVerifier(
         if (maxTokenAge !== undefined && typeof payload.iat === 'number') {
           untilMs = Math.min(untilMs, (payload.iat + maxTokenAge) * 1000)
         }
-        cache.set(token, auth, untilMs, nowMs)
+        cache.set(token, auth, header.kid, untilMs, nowMs)
       }
       return { ok: true, auth }
     },
   }
 }
 
-/** A bounded LRU of verified tokens. */
-class VerifiedCache {
-  readonly #entries = new Map<
-    string,
-    { readonly untilMs: number; readonly auth: AuthInfo<Record<string, unknown>> }
-  >()
-  readonly #maxEntries: number
+/**
+ * Verified tokens, by the exact token string, with the `kid` that verified each. A hit is only
+ * served while that key is still in the key set: when a refetched JWKS (a new object from jose)
+ * no longer holds the `kid` (or the token had none), the entry is dropped and the token is
+ * verified again.
+ */
+class VerifiedTokens {
+  readonly #cache: BoundedCache<{
+    readonly auth: AuthInfo<Record<string, unknown>>
+    readonly kid: string | undefined
+    readonly keySet: number
+  }>
+  readonly #keys: KeySource
   readonly ttlMs: number
+  #set: object | undefined
+  #generation = 0
+  #kids: ReadonlySet<string> = new Set()
 
-  constructor(maxEntries: number, ttlMs: number) {
-    this.#maxEntries = maxEntries
+  constructor(maxEntries: number, ttlMs: number, keys: KeySource) {
+    this.#cache = new BoundedCache(maxEntries)
     this.ttlMs = ttlMs
+    this.#keys = keys
+  }
+
+  /** The generation of the current key set, recomputing its `kid`s when jose replaced it. */
+  #current(): number {
+    const set = this.#keys.current()
+    if (set !== this.#set) {
+      this.#set = set
+      this.#generation++
+      this.#kids = new Set(
+        (set?.keys ?? []).map((k) => k.kid).filter((kid): kid is string => typeof kid === 'string'),
+      )
+    }
+    return this.#generation
   }
 
   get(token: string, nowMs: number): AuthInfo<Record<string, unknown>> | undefined {
-    const entry = this.#entries.get(token)
+    const entry = this.#cache.get(token, nowMs)
     if (!entry) return undefined
-    this.#entries.delete(token)
-    if (entry.untilMs <= nowMs) return undefined
-    this.#entries.set(token, entry)
+    const generation = this.#current()
+    if (entry.keySet === generation) return entry.auth
+    if (entry.kid === undefined || !this.#kids.has(entry.kid)) {
+      this.#cache.delete(token)
+      return undefined
+    }
     return entry.auth
   }
 
-  set(token: string, auth: AuthInfo<Record<string, unknown>>, untilMs: number, nowMs: number): void {
-    if (untilMs <= nowMs || this.ttlMs === 0) return
-    this.#entries.delete(token)
-    this.#entries.set(token, { untilMs, auth: deepFreeze(auth) })
-    if (this.#entries.size > this.#maxEntries)
-      this.#entries.delete(this.#entries.keys().next().value as string)
+  set(
+    token: string,
+    auth: AuthInfo<Record<string, unknown>>,
+    kid: string | undefined,
+    untilMs: number,
+    nowMs: number,
+  ): void {
+    if (this.ttlMs === 0) return
+    this.#cache.set(token, { auth, kid, keySet: this.#current() }, untilMs, nowMs)
   }
-}
-
-/** Freezes a JSON-like value, so one request cannot change what the next sees. @internal */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const inner of Object.values(value)) deepFreeze(inner)
-  }
-  return value
 }
 
 /** Unverified `sub`, `iss` and `kid` of a refused token, for the event only. */
@@ -339,7 +384,7 @@ function denialFor(error: unknown, hints: Denial['hints']): Denial {
   if (error instanceof errors.JWTExpired) return invalid('expired', detail, hints, 'the access token expired')
   if (error instanceof errors.JWTClaimValidationFailed) {
     const reason: GuardReason =
-      error.claim === 'nbf'
+      error.claim === 'nbf' || error.claim === 'iat'
         ? 'not_yet_valid'
         : error.claim === 'iss'
           ? 'bad_iss'
@@ -489,12 +534,12 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
   if (sources.length > 1) {
     throw new GuardError('ERR_CONFLICTING_OPTIONS', `${owner}: give jwksUrl or keys, not both`)
   }
-  let getKey: JWTVerifyGetKey
+  let keys: KeySource
   if (options.keys !== undefined) {
-    getKey = localKeySource(checkKeys(options.keys, owner))
+    keys = localKeySource(checkKeys(options.keys, owner))
   } else if (options.jwksUrl !== undefined) {
     const url = checkUrl(options.jwksUrl, 'jwksUrl', owner, allowHttp)
-    getKey = remoteKeySource(async () => url, { ...jwks, fetch: options.fetch })
+    keys = remoteKeySource(async () => url, { ...jwks, fetch: options.fetch })
   } else if (typeof options.issuer === 'string') {
     const discover = createDiscovery({
       issuer: options.issuer,
@@ -504,7 +549,7 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
       allowHttp,
       owner,
     })
-    getKey = remoteKeySource(
+    keys = remoteKeySource(
       async () => {
         const metadata = await discover()
         if (typeof metadata.jwks_uri !== 'string') {
@@ -523,7 +568,7 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
       `${owner}: no key source; give jwksUrl, keys, or a single issuer whose discovery document names the JWKS`,
     )
   }
-  const verifier = createJwtVerifier(options, getKey, owner)
+  const verifier = createJwtVerifier(options, keys, owner)
   return bearerMiddleware<Claims>(owner, options, (token) => verifier.verify(token))
 }
 
@@ -534,15 +579,25 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
  */
 export function bearerMiddleware<Claims extends Record<string, unknown>>(
   owner: string,
-  options: EntryOptions & { readonly realm?: string; readonly maxTokenLength?: number },
+  options: EntryOptions & {
+    readonly realm?: string
+    readonly maxTokenLength?: number
+    readonly resourceMetadata?: string | URL
+  },
   check: (token: string) => Promise<SchemeOutcome>,
 ): SchemeMiddleware<Claims> {
   const maxLength = options.maxTokenLength ?? 8192
+  const extra =
+    options.resourceMetadata === undefined
+      ? []
+      : [
+          `resource_metadata=${quote(checkUrl(options.resourceMetadata, 'resourceMetadata', owner, true).href)}`,
+        ]
   const scheme: GuardScheme = {
     kind: 'bearer',
     name: owner,
     present: hasBearer,
-    challenge: () => challengeOf('Bearer', options.realm),
+    challenge: () => challengeOf('Bearer', options.realm, extra),
     hasEntryOptions: hasEntryOptions(options),
     async authenticate(c: Context): Promise<SchemeOutcome> {
       const read = readBearer(c, maxLength)
@@ -624,58 +679,4 @@ function checkKeys(keys: JSONWebKeySet | readonly JWK[], owner: string): JSONWeb
     }
   })
   return { keys: list as JWK[] }
-}
-
-function listOf(
-  value: string | readonly string[] | undefined,
-  what: string,
-  owner: string,
-): string[] | undefined {
-  if (value === undefined) return undefined
-  const list = typeof value === 'string' ? [value] : value
-  if (
-    !Array.isArray(list) ||
-    list.length === 0 ||
-    !list.every((v) => typeof v === 'string' && v.length > 0)
-  ) {
-    throw new GuardError(
-      'ERR_INVALID_OPTION',
-      `${owner}: ${what} must be a non-empty string or array of non-empty strings`,
-    )
-  }
-  return [...list]
-}
-
-/** @internal */
-export function nonNegative(
-  value: number | undefined,
-  fallback: number,
-  what: string,
-  owner: string,
-): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new GuardError(
-      'ERR_INVALID_OPTION',
-      `${owner}: ${what} must be a non-negative number, got ${String(value)}`,
-    )
-  }
-  return value
-}
-
-/** @internal */
-export function positiveInteger(
-  value: number | undefined,
-  fallback: number,
-  what: string,
-  owner: string,
-): number {
-  if (value === undefined) return fallback
-  if (!Number.isInteger(value) || (value as number) <= 0) {
-    throw new GuardError(
-      'ERR_INVALID_OPTION',
-      `${owner}: ${what} must be a positive integer, got ${String(value)}`,
-    )
-  }
-  return value as number
 }

@@ -1,42 +1,19 @@
 import type { JWTPayload } from 'jose'
-import { sha256 } from './api-key.ts'
-import { checkUrl, createDiscovery, describe, readJsonObject } from './discovery.ts'
+import { createDiscovery } from './discovery.ts'
 import { DependencyError, GuardError } from './errors.ts'
+import { createIntrospection, type IntrospectionOptions, introspectionSettings } from './introspection.ts'
 import { remoteKeySource } from './jwks.ts'
 import {
-  authFromClaims,
   bearerMiddleware,
   createJwtVerifier,
-  deepFreeze,
   invalid,
   type JwksOptions,
   type JwtValidationOptions,
   jwksOptions,
-  nonNegative,
-  positiveInteger,
-  unavailable,
 } from './jwt.ts'
-import type { EntryOptions, FetchLike, SchemeMiddleware, SchemeOutcome } from './types.ts'
+import type { EntryOptions, FetchLike, SchemeMiddleware } from './types.ts'
 
-/** RFC 7662 introspection for opaque access tokens. */
-export interface IntrospectionOptions {
-  /** The client id this API authenticates to the introspection endpoint with. */
-  readonly clientId: string
-  /** Its secret. Never logged, never part of an error. */
-  readonly clientSecret: string
-  /** How to send the credentials; default `client_secret_basic`. */
-  readonly authMethod?: 'client_secret_basic' | 'client_secret_post'
-  /** The endpoint; default the discovery document's `introspection_endpoint`. */
-  readonly endpoint?: string | URL
-  /** Cache an answer for at most this long (and never past the token's `exp`); default 60 000 ms. */
-  readonly cacheTtlMs?: number
-  /** Cache at most this many answers (least recently used dropped first); default 10 000. */
-  readonly cacheMaxEntries?: number
-  /** Abort an introspection request after this long; default 5000 ms. */
-  readonly timeoutMs?: number
-  /** Introspect JWTs too (to see revocations) instead of validating them locally; default `false`. */
-  readonly introspectJwts?: boolean
-}
+export type { IntrospectionOptions } from './introspection.ts'
 
 /** Options of {@link oidcAuth}. */
 export interface OidcAuthOptions extends JwtValidationOptions, EntryOptions {
@@ -52,11 +29,8 @@ export interface OidcAuthOptions extends JwtValidationOptions, EntryOptions {
   readonly allowHttp?: boolean
   /** The `realm` of the `WWW-Authenticate: Bearer …` challenge. */
   readonly realm?: string
-}
-
-interface CacheEntry {
-  readonly untilMs: number
-  readonly outcome: SchemeOutcome
+  /** The URL of this resource's RFC 9728 metadata, sent as `resource_metadata` in challenges. */
+  readonly resourceMetadata?: string | URL
 }
 
 /**
@@ -133,7 +107,11 @@ export function oidcAuth<Claims extends Record<string, unknown> = JWTPayload>(
   )
   const verifier = createJwtVerifier(options, getKey, owner)
   const introspect = options.introspection
-    ? createIntrospection(options, discover, fetchImpl, owner, allowHttp)
+    ? createIntrospection(
+        introspectionSettings(options.introspection, options, owner, allowHttp),
+        discover,
+        fetchImpl,
+      )
     : undefined
   return bearerMiddleware<Claims>(owner, options, async (token) => {
     if (looksLikeJwt(token) && !(introspect && options.introspection?.introspectJwts))
@@ -158,202 +136,4 @@ function looksLikeJwt(token: string): boolean {
   } catch {
     return false
   }
-}
-
-function createIntrospection(
-  options: OidcAuthOptions,
-  discover: () => Promise<{ readonly introspection_endpoint?: string }>,
-  fetchImpl: FetchLike,
-  owner: string,
-  allowHttp: boolean,
-): (token: string) => Promise<SchemeOutcome> {
-  const config = options.introspection as IntrospectionOptions
-  if (typeof config.clientId !== 'string' || config.clientId.length === 0) {
-    throw new GuardError('ERR_MISSING_OPTION', `${owner}: introspection.clientId is required`)
-  }
-  if (typeof config.clientSecret !== 'string' || config.clientSecret.length === 0) {
-    throw new GuardError(
-      'ERR_MISSING_OPTION',
-      `${owner}: introspection.clientSecret is required (and is never logged)`,
-    )
-  }
-  const authMethod = config.authMethod ?? 'client_secret_basic'
-  if (authMethod !== 'client_secret_basic' && authMethod !== 'client_secret_post') {
-    throw new GuardError(
-      'ERR_INVALID_OPTION',
-      `${owner}: introspection.authMethod must be client_secret_basic or client_secret_post`,
-    )
-  }
-  const fixedEndpoint =
-    config.endpoint !== undefined
-      ? checkUrl(config.endpoint, 'introspection.endpoint', owner, allowHttp)
-      : undefined
-  const ttlMs = nonNegative(config.cacheTtlMs, 60_000, 'introspection.cacheTtlMs', owner)
-  const maxEntries = positiveInteger(config.cacheMaxEntries, 10_000, 'introspection.cacheMaxEntries', owner)
-  const timeoutMs = positiveInteger(config.timeoutMs, 5000, 'introspection.timeoutMs', owner)
-  const now = options.now ?? Date.now
-  const toleranceMs = (options.clockTolerance ?? 30) * 1000
-  const audience =
-    options.audience === undefined
-      ? undefined
-      : new Set(typeof options.audience === 'string' ? [options.audience] : options.audience)
-  const scopeClaims = options.scopeClaims ?? ['scope', 'scp']
-  const cache = new Map<string, CacheEntry>()
-  const pending = new Map<string, Promise<SchemeOutcome>>()
-  const basic = `Basic ${btoa(`${formEncode(config.clientId)}:${formEncode(config.clientSecret)}`)}`
-
-  const remember = (key: string, outcome: SchemeOutcome, expMs: number | undefined): void => {
-    const untilMs = Math.min(now() + ttlMs, expMs ?? Number.POSITIVE_INFINITY)
-    if (untilMs <= now()) return
-    cache.delete(key)
-    cache.set(key, { untilMs, outcome: deepFreeze(outcome) })
-    while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string)
-  }
-
-  async function call(token: string): Promise<{ outcome: SchemeOutcome; expMs?: number | undefined }> {
-    let endpoint = fixedEndpoint
-    if (!endpoint) {
-      const metadata = await discover()
-      if (typeof metadata.introspection_endpoint !== 'string') {
-        throw new DependencyError(
-          'discovery',
-          `the discovery document of ${options.issuer} has no introspection_endpoint`,
-        )
-      }
-      endpoint = new URL(metadata.introspection_endpoint)
-    }
-    const body = new URLSearchParams({ token, token_type_hint: 'access_token' })
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'content-type': 'application/x-www-form-urlencoded',
-    }
-    if (authMethod === 'client_secret_basic') {
-      headers.authorization = basic
-    } else {
-      body.set('client_id', config.clientId)
-      body.set('client_secret', config.clientSecret)
-    }
-    let response: Response
-    try {
-      response = await fetchImpl(endpoint.href, {
-        method: 'POST',
-        headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      })
-    } catch (error) {
-      throw new DependencyError('introspection', `introspection request failed: ${describe(error)}`, {
-        cause: error,
-      })
-    }
-    if (response.status !== 200) {
-      await response.body?.cancel().catch(() => {})
-      throw new DependencyError(
-        'introspection',
-        `the introspection endpoint answered ${response.status}${response.status === 401 ? ' (check introspection.clientId and clientSecret)' : ''}`,
-      )
-    }
-    let doc: Record<string, unknown>
-    try {
-      doc = await readJsonObject(response, 256 * 1024)
-    } catch (error) {
-      throw new DependencyError(
-        'introspection',
-        `the introspection response is not usable: ${describe(error)}`,
-        {
-          cause: error,
-        },
-      )
-    }
-    if (typeof doc.active !== 'boolean') {
-      throw new DependencyError('introspection', 'the introspection response has no boolean "active"')
-    }
-    const expMs = typeof doc.exp === 'number' ? doc.exp * 1000 : undefined
-    const hints = {
-      ...(typeof doc.sub === 'string' ? { subject: doc.sub } : {}),
-      ...(typeof doc.iss === 'string' ? { issuer: doc.iss } : {}),
-    }
-    if (!doc.active)
-      return { outcome: { ok: false, denial: invalid('inactive', 'introspection: active is false') } }
-    if (
-      doc.token_type === 'refresh_token' ||
-      (doc.token_use !== undefined && doc.token_use !== 'access_token')
-    ) {
-      return {
-        outcome: { ok: false, denial: invalid('inactive', 'introspection: not an access token', hints) },
-        expMs,
-      }
-    }
-    if (doc.iss !== undefined && doc.iss !== options.issuer) {
-      return {
-        outcome: { ok: false, denial: invalid('bad_iss', 'introspection: unexpected iss', hints) },
-        expMs,
-      }
-    }
-    if (audience) {
-      const aud = typeof doc.aud === 'string' ? [doc.aud] : Array.isArray(doc.aud) ? doc.aud : []
-      if (!aud.some((a) => typeof a === 'string' && audience.has(a))) {
-        return {
-          outcome: {
-            ok: false,
-            denial: invalid('bad_aud', 'introspection: aud missing or unexpected', hints),
-          },
-          expMs,
-        }
-      }
-    }
-    if (expMs !== undefined && expMs + toleranceMs <= now()) {
-      return {
-        outcome: {
-          ok: false,
-          denial: invalid('expired', 'introspection: exp in the past', hints, 'the access token expired'),
-        },
-      }
-    }
-    if (typeof doc.nbf === 'number' && doc.nbf * 1000 - toleranceMs > now()) {
-      return {
-        outcome: { ok: false, denial: invalid('not_yet_valid', 'introspection: nbf in the future', hints) },
-        expMs,
-      }
-    }
-    const { active: _active, ...claims } = doc
-    return { outcome: { ok: true, auth: authFromClaims('introspection', claims, scopeClaims) }, expMs }
-  }
-
-  return async function introspectToken(token: string): Promise<SchemeOutcome> {
-    const key = btoa(String.fromCharCode(...(await sha256(token))))
-    const hit = cache.get(key)
-    if (hit) {
-      if (hit.untilMs > now()) {
-        cache.delete(key)
-        cache.set(key, hit)
-        return hit.outcome
-      }
-      cache.delete(key)
-    }
-    let flight = pending.get(key)
-    if (!flight) {
-      flight = call(token)
-        .then(({ outcome, expMs }) => {
-          remember(key, outcome, expMs)
-          return outcome
-        })
-        .catch((error: unknown): SchemeOutcome => {
-          if (error instanceof DependencyError) return { ok: false, denial: unavailable(error) }
-          return {
-            ok: false,
-            denial: unavailable(new DependencyError('introspection', describe(error), { cause: error })),
-          }
-        })
-        .finally(() => pending.delete(key))
-      pending.set(key, flight)
-    }
-    return flight
-  }
-}
-
-/** `application/x-www-form-urlencoded` encoding of client credentials (RFC 6749 §2.3.1). */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/%20/g, '+')
 }

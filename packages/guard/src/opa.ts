@@ -2,7 +2,7 @@
 import type { PolicyDecision, PolicyEngine, PolicyRequest } from './authorize.ts'
 import { checkUrl, describe, readJsonObject } from './discovery.ts'
 import { GuardError } from './errors.ts'
-import { positiveInteger } from './jwt.ts'
+import { positiveInteger } from './options.ts'
 import type { FetchLike } from './types.ts'
 
 /** Options of {@link opaPolicy}. */

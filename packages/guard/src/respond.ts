@@ -54,7 +54,7 @@ export function emit(
 ): void {
   if (!onEvent) return
   try {
-    onEvent({ source, method: c.req.method, path: c.req.path, ...fields })
+    onEvent({ source, method: c.req.method, path: c.req.path, ...fields }, c)
   } catch {
     // A logging hook must not turn a decision into a 500.
   }

@@ -39,8 +39,8 @@ export interface AuthInfo<Claims extends Record<string, unknown> = JWTPayload> {
  * The context variables the guard sets; use it as `Variables` of your Hono app's `Env`.
  *
  * `auth` is set on every request the guard let through by authenticating it. It is **unset** on
- * public paths and on CORS preflights the guard passed through: a handler under a public path
- * must not read it.
+ * public paths: a handler under a public path must not read it. (CORS preflights never reach a
+ * handler: the `corsPreflight` middleware answers them.)
  *
  * @example
  * ```ts
@@ -71,7 +71,7 @@ export type GuardReason =
   | 'ok'
   /** A public path: passed through without authentication. */
   | 'public'
-  /** A CORS preflight passed through (only with `corsPreflight: true`). */
+  /** A CORS preflight answered by the `corsPreflight` middleware. */
   | 'preflight'
   /** No credential for any configured scheme. */
   | 'missing'
@@ -83,7 +83,7 @@ export type GuardReason =
   | 'invalid_api_key'
   /** `exp` is in the past (beyond the clock tolerance). */
   | 'expired'
-  /** `nbf` is in the future (beyond the clock tolerance). */
+  /** `nbf` or `iat` is in the future (beyond the clock tolerance). */
   | 'not_yet_valid'
   /** The signature does not verify. */
   | 'bad_signature'
@@ -149,8 +149,12 @@ export interface GuardEvent {
   readonly detail?: string
 }
 
-/** Receives {@link GuardEvent}s; keep it fast (it runs inline) and never let it throw. */
-export type GuardEventHandler = (event: GuardEvent) => void
+/**
+ * Receives {@link GuardEvent}s; keep it fast (it runs inline) and never let it throw. The second
+ * argument is the request's Hono context, so a logger can attach the decision to the request it
+ * belongs to (e.g. `c.set(...)` for an access-log line written when the response is done).
+ */
+export type GuardEventHandler = (event: GuardEvent, c: Context) => void
 
 /**
  * The outcome of one scheme's attempt: the verified caller, or the response to send.
@@ -237,12 +241,13 @@ export interface EntryOptions {
   /** Paths that need no credential. Default none. See {@link PublicPath}. */
   readonly publicPaths?: readonly PublicPath[]
   /**
-   * Let real CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`)
-   * through unauthenticated, for a CORS middleware placed **after** the guard. Default `false`:
-   * `OPTIONS` is authenticated like any other method. (A `cors()` placed **before** the guard
-   * answers preflights itself, and needs no option here.)
+   * The CORS middleware (`cors({...})` from `hono/cors`) that answers real CORS preflights
+   * (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) without a credential. The guard
+   * calls only this middleware for them, never the rest of the chain, so a preflight cannot reach
+   * a route unauthenticated. Default `false`: `OPTIONS` is authenticated like any other method.
+   * (A `cors()` placed **before** the guard answers preflights itself and needs nothing here.)
    */
-  readonly corsPreflight?: boolean
+  readonly corsPreflight?: MiddlewareHandler | false
   /** Receives a {@link GuardEvent} per decision. */
   readonly onEvent?: GuardEventHandler
 }

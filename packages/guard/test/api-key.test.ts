@@ -1,6 +1,6 @@
 /** apiKeyAuth: key sources, rotation, ids, constant-time digests, startup errors. */
 import { describe, expect, it } from 'vitest'
-import { constantTimeEqual, hex, sha256 } from '../src/api-key.ts'
+import { constantTimeEqual, hex, sha256 } from '../src/digest.ts'
 import { apiKeyAuth, GuardError, type GuardErrorCode } from '../src/index.ts'
 import { get, protectedApp, recorder } from './helpers.ts'
 

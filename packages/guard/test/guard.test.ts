@@ -203,6 +203,14 @@ describe('public paths', () => {
   })
 })
 
+describe('middleware names', () => {
+  it('each middleware is named after its factory, as Hono names its own', () => {
+    expect(apiKeyAuth({ keys: [KEY] }).name).toBe('apiKeyAuth')
+    expect(guard({ schemes: [apiKeyAuth({ keys: [KEY] })] }).name).toBe('guard')
+    expect(requireScopes('read').name).toBe('requireScopes')
+  })
+})
+
 describe('OPTIONS and CORS preflight', () => {
   const preflight = { origin: 'https://app.example', 'access-control-request-method': 'GET' }
 
@@ -213,11 +221,17 @@ describe('OPTIONS and CORS preflight', () => {
     expect((await get(app, '/collections', { 'x-api-key': KEY }, 'OPTIONS')).status).toBe(200)
   })
 
-  it('corsPreflight: true lets only real preflights through (for a cors() placed after the guard)', async () => {
+  it('corsPreflight: cors(...) answers real preflights with that middleware alone', async () => {
     const log = recorder()
     const app = new Hono<GuardEnv>()
-    app.use('*', apiKeyAuth({ keys: [KEY], corsPreflight: true, onEvent: log.onEvent }))
-    app.use('*', cors({ origin: 'https://app.example' }))
+    app.use(
+      '*',
+      apiKeyAuth({
+        keys: [KEY],
+        corsPreflight: cors({ origin: 'https://app.example' }),
+        onEvent: log.onEvent,
+      }),
+    )
     app.get('/collections', (c) => c.text('data'))
     const ok = await get(app, '/collections', preflight, 'OPTIONS')
     expect(ok.status).toBe(204)
@@ -226,6 +240,61 @@ describe('OPTIONS and CORS preflight', () => {
     expect((await get(app, '/collections', {}, 'OPTIONS')).status).toBe(401)
     expect((await get(app, '/collections', { origin: 'https://app.example' })).status).toBe(401)
     expect(log.events.map((e) => e.reason)).toEqual(['preflight', 'missing', 'missing', 'missing'])
+  })
+
+  it('a preflight never reaches a route: app.all, app.on(OPTIONS) and uncovered paths stay unrun', async () => {
+    let ran = 0
+    const app = new Hono<GuardEnv>()
+    app.use('*', apiKeyAuth({ keys: [KEY], corsPreflight: cors({ origin: 'https://app.example' }) }))
+    app.all('/all', (c) => {
+      ran++
+      return c.text('secret')
+    })
+    app.on(['OPTIONS', 'GET'], '/on', (c) => {
+      ran++
+      return c.text('secret')
+    })
+    for (const path of ['/all', '/on', '/nowhere']) {
+      const res = await get(app, path, preflight, 'OPTIONS')
+      expect(res.status).toBe(204)
+      expect(await res.text()).toBe('')
+    }
+    expect(ran).toBe(0)
+  })
+
+  it('a corsPreflight middleware that calls next still answers 204 without running the route', async () => {
+    let ran = 0
+    const app = new Hono<GuardEnv>()
+    app.use(
+      '*',
+      apiKeyAuth({
+        keys: [KEY],
+        corsPreflight: async (c, next) => {
+          c.header('access-control-allow-origin', 'https://app.example')
+          await next()
+        },
+      }),
+    )
+    app.all('*', (c) => {
+      ran++
+      return c.text('secret')
+    })
+    const res = await get(app, '/x', preflight, 'OPTIONS')
+    expect(res.status).toBe(204)
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(ran).toBe(0)
+  })
+
+  it('corsPreflight: true is refused at startup, naming the form that works', () => {
+    let error: unknown
+    try {
+      apiKeyAuth({ keys: [KEY], corsPreflight: true as unknown as false })
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(GuardError)
+    expect((error as GuardError).code).toBe('ERR_INVALID_OPTION')
+    expect((error as GuardError).message).toContain('corsPreflight: cors(')
   })
 
   it('with cors() before the guard, preflights never reach it and real requests still need credentials', async () => {

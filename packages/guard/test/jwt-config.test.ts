@@ -2,7 +2,14 @@
 import type { MockIdp } from '@keyfob/mock-idp'
 import { Hono } from 'hono'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { type GuardEnv, GuardError, type GuardErrorCode, type JwtAuthOptions, jwtAuth } from '../src/index.ts'
+import {
+  type GuardEnv,
+  GuardError,
+  type GuardErrorCode,
+  type JwtAuthOptions,
+  jwtAuth,
+  protectedResourceMetadata,
+} from '../src/index.ts'
 import { AUDIENCE, accessToken, protectedApp, recorder, signed, testIdp, withToken } from './helpers.ts'
 
 let idp: MockIdp
@@ -125,6 +132,85 @@ describe('jwtAuth configuration', () => {
     expect((await withToken(app, await signed(idp, { jti: 'x' }))).status).toBe(200)
     expect((await withToken(app, await signed(idp))).status).toBe(401)
     expect((await withToken(app, await signed(idp, { jti: 'x', iat: now - 600 }))).status).toBe(401)
+  })
+
+  it('refuses an iat beyond the clock tolerance in the future, without maxTokenAge', async () => {
+    const log = recorder()
+    const app = protectedApp(jwtAuth({ ...base(), onEvent: log.onEvent }))
+    const now = Math.floor(Date.now() / 1000)
+    expect((await withToken(app, await signed(idp, { iat: now + 10 }))).status).toBe(200)
+    const future = await withToken(app, await signed(idp, { iat: now + 600 }))
+    expect(future.status).toBe(401)
+    expect((await future.json()).error_description).toBe('the access token is not valid yet')
+    expect(log.events.map((e) => e.reason)).toEqual(['ok', 'not_yet_valid'])
+    const strict = protectedApp(jwtAuth({ ...base(), clockTolerance: 0 }))
+    expect((await withToken(strict, await signed(idp, { iat: now + 120 }))).status).toBe(401)
+  })
+
+  it('forgets a cached token once a refetched JWKS no longer holds its kid', async () => {
+    const rotating = await testIdp()
+    const log = recorder()
+    const app = protectedApp(
+      jwtAuth({
+        jwksUrl: `${rotating.issuer}/jwks`,
+        issuer: rotating.issuer,
+        audience: AUDIENCE,
+        fetch: rotating.fetch,
+        jwks: { cooldownMs: 0 },
+        cache: { ttlMs: 600_000 },
+        onEvent: log.onEvent,
+      }),
+    )
+    const old = await accessToken(rotating)
+    expect((await withToken(app, old)).status).toBe(200)
+    expect((await withToken(app, old)).status).toBe(200)
+    await rotating.control.keys.rotate({ graceMs: 0, alg: 'ES256' })
+    // A token with the new kid makes jose refetch the JWKS, which no longer has the old key.
+    expect((await withToken(app, await accessToken(rotating))).status).toBe(200)
+    const refused = await withToken(app, old)
+    expect(refused.status).toBe(401)
+    expect(log.events.map((e) => e.reason)).toEqual(['ok', 'ok', 'ok', 'unknown_kid'])
+  })
+
+  it('RFC 9728: the well-known path derives from the resource, and challenges carry resource_metadata', async () => {
+    const metadata = protectedResourceMetadata({
+      resource: 'https://api.example/geoapi',
+      authorizationServers: [idp.issuer],
+      scopesSupported: ['read'],
+    })
+    expect(metadata.path).toBe('/.well-known/oauth-protected-resource/geoapi')
+    expect(metadata.url).toBe('https://api.example/.well-known/oauth-protected-resource/geoapi')
+    expect(metadata.document).toEqual({
+      resource: 'https://api.example/geoapi',
+      authorization_servers: [idp.issuer],
+      bearer_methods_supported: ['header'],
+      scopes_supported: ['read'],
+    })
+    expect(
+      protectedResourceMetadata({ resource: 'https://api.example', authorizationServers: ['x'] }).path,
+    ).toBe('/.well-known/oauth-protected-resource')
+    const app = new Hono<GuardEnv>()
+    app.get(metadata.path, metadata.handler)
+    app.use('/geoapi/*', jwtAuth({ ...base(), resourceMetadata: metadata.url }))
+    app.get('/geoapi/x', (c) => c.text('ok'))
+    const missing = await app.request('https://api.example/geoapi/x')
+    expect(missing.status).toBe(401)
+    expect(missing.headers.get('www-authenticate')).toBe(
+      'Bearer resource_metadata="https://api.example/.well-known/oauth-protected-resource/geoapi"',
+    )
+    const served = await app.request(`https://api.example${metadata.path}`)
+    expect(await served.json()).toEqual(metadata.document)
+    let error: unknown
+    try {
+      protectedResourceMetadata({ resource: 'https://api.example/x?y=1', authorizationServers: ['x'] })
+    } catch (e) {
+      error = e
+    }
+    expect((error as GuardError).code).toBe('ERR_INVALID_OPTION')
+  })
+
+  it('names each middleware after its factory, as Hono does', () => {
+    expect(jwtAuth(base()).name).toBe('jwtAuth')
   })
 
   it('accepts one of several issuers', async () => {

@@ -1,0 +1,184 @@
+// keyfob-guard (the gateway, JWT mode) vs the same upstream reached directly vs a plain Node reverse
+// proxy without auth (http-proxy), in the same run. Each server is its own process; autocannon
+// (10 connections, keep-alive) drives them in interleaved rounds, the order rotated each round so no
+// peer always runs after the same one. The token is an RS256 JWT from the mock IdP, reused (as a
+// client does), so the guard's verified-token cache answers after the first request.
+// Targets: keyfob-guard throughput >= 0.8x the plain proxy's; added p50 <= 1 ms over it.
+// Writes bench/results/guard-gateway.json.
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { serve } from '@keyfob/mock-idp'
+import autocannon from 'autocannon'
+import { median, writeResult } from '../lib.mjs'
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
+const ROUNDS = Number(process.env.BENCH_RUNS ?? 4)
+const CONNECTIONS = 10
+const AUDIENCE = 'https://api.example/geoapi'
+const servers = fileURLToPath(new URL('servers.mjs', import.meta.url))
+const bin = fileURLToPath(new URL('../../packages/gateway/bin/keyfob-guard.mjs', import.meta.url))
+
+/** CPU time (user + system, ms) a process has used, from /proc on Linux; `undefined` elsewhere. */
+function cpuMs(pid) {
+  const path = `/proc/${pid}/stat`
+  if (!existsSync(path)) return undefined
+  const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+const children = []
+/** Starts a process and resolves with the first port it prints (stdout) or announces (stderr). */
+function start(args, pattern) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  start.last = child
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const onData = (d) => {
+      out += d.toString()
+      const match = pattern.exec(out)
+      if (match) resolve(Number(match[1]))
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)))
+  })
+}
+
+const idp = await serve({ clients: [{ clientId: 'svc', clientSecret: 's3cret' }], audience: AUDIENCE })
+const now = Math.floor(Date.now() / 1000)
+const token = await idp.idp.control.tokens.sign(
+  { iss: idp.issuer, sub: 'svc', aud: AUDIENCE, iat: now, exp: now + 3600, scope: 'read', client_id: 'svc' },
+  { typ: 'JWT' },
+)
+try {
+  const upstreamPort = await start([servers, 'upstream'], /^(\d+)$/m)
+  const upstreamPid = start.last.pid
+  const upstream = `http://127.0.0.1:${upstreamPort}`
+  const plainPort = await start([servers, 'plain-proxy', upstream], /^(\d+)$/m)
+  const plainPid = start.last.pid
+  const gatewayPort = await start(
+    [
+      bin,
+      '--upstream',
+      upstream,
+      '--mount',
+      '/geoapi',
+      '--port',
+      '0',
+      '--jwt-issuer',
+      idp.issuer,
+      '--jwks-url',
+      `${idp.issuer}/jwks`,
+      '--jwt-audience',
+      AUDIENCE,
+      '--no-access-log',
+    ],
+    /http:\/\/127\.0\.0\.1:(\d+)\//,
+  )
+  const gatewayPid = start.last.pid
+  // `pid`: the process whose CPU time per request is reported (the proxy, or the upstream itself).
+  const peers = {
+    'upstream direct': { url: `${upstream}/collections/obs/items`, pid: upstreamPid },
+    'plain proxy (http-proxy, no auth)': {
+      url: `http://127.0.0.1:${plainPort}/collections/obs/items`,
+      pid: plainPid,
+    },
+    'keyfob-guard, JWT mode': {
+      url: `http://127.0.0.1:${gatewayPort}/geoapi/collections/obs/items`,
+      headers: { authorization: `Bearer ${token}` },
+      pid: gatewayPid,
+    },
+  }
+  const run = (peer, duration) =>
+    new Promise((resolve, reject) =>
+      autocannon(
+        { url: peer.url, headers: peer.headers ?? {}, connections: CONNECTIONS, duration },
+        (error, result) => (error ? reject(error) : resolve(result)),
+      ),
+    )
+  // Warm-up: JIT, keep-alive sockets, the JWKS fetch and the verified-token cache.
+  for (const peer of Object.values(peers)) {
+    const warm = await run(peer, 1)
+    if (warm.non2xx > 0 || warm['2xx'] === 0)
+      throw new Error(`${peer.url}: ${warm.non2xx} non-2xx in warm-up`)
+  }
+  const samples = Object.fromEntries(Object.keys(peers).map((k) => [k, []]))
+  const entries = Object.entries(peers)
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)]
+    for (const [name, peer] of order) {
+      const cpuBefore = cpuMs(peer.pid)
+      const result = await run(peer, DURATION_S)
+      const cpuAfter = cpuMs(peer.pid)
+      if (result.non2xx > 0 || result.errors > 0)
+        throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+      samples[name].push({
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        ...(cpuBefore !== undefined
+          ? { cpuMsPer1k: ((cpuAfter - cpuBefore) * 1000) / result.requests.total }
+          : {}),
+      })
+    }
+  }
+  const summary = Object.fromEntries(
+    Object.entries(samples).map(([name, list]) => [
+      name,
+      {
+        requestsPerSecond: Math.round(median(list.map((s) => s.rps))),
+        p50Ms: median(list.map((s) => s.p50)),
+        p99Ms: median(list.map((s) => s.p99)),
+        ...(list[0].cpuMsPer1k !== undefined
+          ? { proxyCpuMsPer1kRequests: Number(median(list.map((s) => s.cpuMsPer1k)).toFixed(1)) }
+          : {}),
+        rounds: list,
+      },
+    ]),
+  )
+  const direct = summary['upstream direct']
+  const plain = summary['plain proxy (http-proxy, no auth)']
+  const guard = summary['keyfob-guard, JWT mode']
+  const throughputVsPlain = guard.requestsPerSecond / plain.requestsPerSecond
+  const addedP50OverPlainMs = guard.p50Ms - plain.p50Ms
+  const report = {
+    benchmark:
+      'GET through keyfob-guard (JWT mode, RS256, token reused) vs upstream direct vs http-proxy without auth; separate processes, autocannon 10 connections',
+    node: process.version,
+    durationSeconds: DURATION_S,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    peers: summary,
+    guardThroughputVsPlainProxy: Number(throughputVsPlain.toFixed(3)),
+    guardThroughputVsDirect: Number((guard.requestsPerSecond / direct.requestsPerSecond).toFixed(3)),
+    addedP50OverPlainProxyMs: addedP50OverPlainMs,
+    addedP99OverPlainProxyMs: guard.p99Ms - plain.p99Ms,
+    addedP50OverDirectMs: guard.p50Ms - direct.p50Ms,
+    // CPU time of the proxy process per 1000 requests (the upstream's own for "direct"): robust
+    // against other load on the machine, where requests/s and latency are not.
+    guardCpuVsPlainProxy:
+      guard.proxyCpuMsPer1kRequests !== undefined
+        ? Number((guard.proxyCpuMsPer1kRequests / plain.proxyCpuMsPer1kRequests).toFixed(3))
+        : undefined,
+    loadAverage: (await import('node:os')).loadavg().map((l) => Number(l.toFixed(2))),
+    jwksFetches: idp.idp.control.journal.entries({ endpoint: 'jwks' }).length,
+    target: { minThroughputVsPlainProxy: 0.8, maxAddedP50OverPlainProxyMs: 1 },
+    met: throughputVsPlain >= 0.8 && addedP50OverPlainMs <= 1,
+  }
+  writeResult('guard-gateway', report)
+  console.log(
+    JSON.stringify(
+      {
+        ...report,
+        peers: Object.fromEntries(Object.entries(summary).map(([k, v]) => [k, { ...v, rounds: undefined }])),
+      },
+      null,
+      2,
+    ),
+  )
+} finally {
+  for (const child of children) child.kill('SIGTERM')
+  await idp.close()
+}

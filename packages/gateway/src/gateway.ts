@@ -1,0 +1,488 @@
+/** The gateway as a Hono app: health, readiness, the guard, the proxy and the access log. @module */
+import {
+  type AuthInfo,
+  apiKeyAuth,
+  type ClaimCheck,
+  type GuardEvent,
+  guard,
+  jwtAuth,
+  oidcAuth,
+  opaPolicy,
+  type PolicyEngine,
+  policy,
+  protectedResourceMetadata,
+  requireClaims,
+  requireScopes,
+  type SchemeMiddleware,
+} from '@keyfob/guard'
+import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { type GatewaySettings, modesOf } from './config.ts'
+import { GatewayError } from './errors.ts'
+import { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
+import { dropHopByHop, type Forwarder, fetchForwarder, UpstreamError } from './proxy.ts'
+import { createReadiness, type Readiness } from './readiness.ts'
+
+/** What a runtime adapter gives the gateway. */
+export interface GatewayRuntime {
+  /** How requests reach the upstream; default {@link fetchForwarder}. */
+  readonly forward?: Forwarder
+  /** The client's address, for `X-Forwarded-For`. */
+  readonly clientAddress?: (c: Context) => string | undefined
+  /** Where access-log lines go; default `console.log`. */
+  readonly log?: (line: string) => void
+  /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
+  readonly fetch?: typeof fetch
+  /**
+   * The Cedar engine for `--cedar-policies`, built before the gateway (it loads wasm and parses the
+   * policies asynchronously): see {@link cedarEngine}. Required when the setting is given.
+   */
+  readonly cedar?: PolicyEngine
+}
+
+/** A configured gateway. */
+export interface Gateway {
+  /** Handles one request (a Fetch API handler, e.g. for `Deno.serve` or `Bun.serve`). */
+  readonly fetch: (request: Request, env?: unknown) => Response | Promise<Response>
+  /** The Hono app, to mount elsewhere or test with `app.request()`. */
+  readonly app: Hono
+  /** The one startup log line: what is protected, how, and what is public. */
+  readonly summary: string
+  /** Whether the dependencies (JWKS or discovery, OPA) are reachable or were recently. */
+  readonly ready: () => Promise<Readiness>
+}
+
+type Vars = { Variables: { auth: AuthInfo<Record<string, unknown>>; decision: GuardEvent } }
+
+/**
+ * Builds the gateway: `/healthz` and `/readyz` (outside the guard), the guard configured from
+ * `settings` in front of everything under the mount (its public paths excepted), the identity
+ * headers, and the streaming proxy, with one JSON access-log line per request (no tokens, keys
+ * or query strings in it).
+ *
+ * @param settings - From {@link loadConfig}.
+ * @param runtime - The forwarder, client address, log sink and `fetch` of the runtime.
+ * @returns The gateway.
+ * @throws GuardError from `@keyfob/guard` for a setting the guard refuses (a plain-http issuer
+ *   off loopback: `ERR_INSECURE_URL`; an empty API key: `ERR_EMPTY_KEY`; …).
+ * @example
+ * ```ts
+ * import { createGateway, loadConfig } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({
+ *   argv: ['--upstream', 'http://127.0.0.1:5000', '--mount', '/geoapi', '--api-key-env-prefix', 'PYGEOAPI_KEY_'],
+ *   env: { PYGEOAPI_KEY_GLOBAL: 'a-long-random-key-0123456789' },
+ * })
+ * if (!loaded.help) {
+ *   const gateway = createGateway(loaded.settings)
+ *   console.error(gateway.summary)
+ * }
+ * ```
+ */
+export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime = {}): Gateway {
+  const forward = runtime.forward ?? fetchForwarder(runtime.fetch)
+  const log = runtime.log ?? ((line: string) => console.log(line))
+  const fetchImpl = runtime.fetch ?? ((input, init) => fetch(input, init))
+  const mount = settings.mount
+  const upstream = new URL(settings.upstream)
+  const publicPaths = settings.public.flatMap((entry) => mounted(entry, mount))
+  const credentialHeaders = settings.forwardCredential
+    ? []
+    : ['authorization', settings.apiKeyHeader.toLowerCase()]
+  const identity = {
+    subject: settings.subjectHeader,
+    scopes: settings.scopesHeader,
+    clientId: settings.clientIdHeader,
+    keyId: settings.keyIdHeader,
+  }
+  const identityNames = Object.values(identity).filter((h) => h !== '')
+  const ready = createReadiness(settings, fetchImpl)
+
+  const onEvent = (event: GuardEvent, c: Context) => {
+    c.set('decision', event)
+  }
+  const issuers = [settings.jwtIssuer, settings.oidcIssuer].filter((i): i is string => i !== undefined)
+  const metadata =
+    settings.resource !== undefined
+      ? protectedResourceMetadata({
+          resource: settings.resource,
+          authorizationServers: issuers,
+          ...(settings.scopes ? { scopesSupported: settings.scopes } : {}),
+        })
+      : undefined
+  if (settings.cedarPolicies !== undefined && runtime.cedar === undefined) {
+    throw new GatewayError(
+      'ERR_MISSING_SETTING',
+      '--cedar-policies needs the Cedar engine: build it with cedarEngine(settings) and pass it as runtime.cedar (serveNode, serveWeb and the bins do)',
+    )
+  }
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar)
+  const openapi = openApiOptions(settings)
+  const bufferedForward = fetchForwarder()
+
+  const app = new Hono<Vars>()
+  if (settings.accessLog) app.use('*', accessLog(log))
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', async (c) => {
+    const state = await ready()
+    return c.json(state, state.ready ? 200 : 503)
+  })
+  if (metadata) app.get(metadata.path, metadata.handler)
+  app.use('*', async (c, next) => {
+    const path = c.req.path
+    if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
+      return c.json({ error: 'not_found', error_description: `nothing is served outside ${mount}` }, 404)
+    }
+    return next()
+  })
+  for (const middleware of protect) app.use('*', middleware)
+  app.all('*', async (c) => {
+    const incoming = new URL(c.req.url)
+    const rest = mount === '' ? incoming.pathname : incoming.pathname.slice(mount.length)
+    const url = new URL(upstream.href)
+    url.pathname = joinPath(upstream.pathname, rest)
+    url.search = incoming.search
+    const headers = dropHopByHop(new Headers(c.req.raw.headers))
+    headers.delete('host')
+    for (const name of credentialHeaders) headers.delete(name)
+    for (const name of identityNames) headers.delete(name)
+    const auth = c.get('auth')
+    if (auth) {
+      if (identity.subject && auth.subject !== undefined) headers.set(identity.subject, auth.subject)
+      if (identity.scopes && auth.scopes.length > 0) headers.set(identity.scopes, auth.scopes.join(' '))
+      if (identity.clientId && auth.clientId !== undefined) headers.set(identity.clientId, auth.clientId)
+      if (identity.keyId && auth.keyId !== undefined) headers.set(identity.keyId, auth.keyId)
+    }
+    const client = runtime.clientAddress?.(c)
+    if (client) {
+      const prior = headers.get('x-forwarded-for')
+      headers.set('x-forwarded-for', prior ? `${prior}, ${client}` : client)
+    }
+    headers.set('x-forwarded-proto', incoming.protocol.slice(0, -1))
+    headers.set('x-forwarded-host', c.req.header('host') ?? incoming.host)
+    if (mount !== '') headers.set('x-forwarded-prefix', mount)
+    else headers.delete('x-forwarded-prefix')
+    try {
+      const request = { url, method: c.req.method, headers, timeoutMs: settings.upstreamTimeoutMs }
+      if (
+        (c.req.method === 'GET' || c.req.method === 'HEAD') &&
+        (rest === settings.openapiPath || rest === `${settings.openapiPath}/`)
+      ) {
+        return await patchResponse(await bufferedForward(c, request), openapi)
+      }
+      return await forward(c, request)
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error
+      c.set('decision', { ...(c.get('decision') ?? {}), upstream: error.kind } as never)
+      return error.kind === 'timeout'
+        ? c.json(
+            {
+              error: 'upstream_timeout',
+              error_description: `the upstream sent no response within ${settings.upstreamTimeoutMs} ms`,
+            },
+            504,
+          )
+        : c.json({ error: 'bad_gateway', error_description: 'the upstream could not be reached' }, 502)
+    }
+  })
+  app.onError((error, c) => {
+    log(JSON.stringify({ level: 'error', message: error.message, name: error.name }))
+    return c.json({ error: 'server_error', error_description: 'the gateway failed on this request' }, 500)
+  })
+
+  return {
+    fetch: (request, env) => app.fetch(request, env),
+    app: app as unknown as Hono,
+    summary: summaryOf(settings, publicPaths),
+    ready,
+  }
+}
+
+/**
+ * Builds the Cedar engine of `--cedar-policies` (reads the file, loads `@cedar-policy/cedar-wasm`,
+ * parses the policies), for {@link GatewayRuntime.cedar}; `undefined` without the setting.
+ *
+ * @param settings - From {@link loadConfig}.
+ * @param readFile - Reads the policy file as UTF-8.
+ * @returns The engine, or `undefined`.
+ * @throws GuardError `ERR_INVALID_POLICY` for policies that do not parse; GatewayError `ERR_FILE`
+ *   for an unreadable file.
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs'
+ * import { cedarEngine, createGateway, loadConfig } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({ argv: ['--upstream', 'http://127.0.0.1:5000', '--allow-unauthenticated'], env: {} })
+ * if (!loaded.help) {
+ *   const cedar = await cedarEngine(loaded.settings, (path) => readFileSync(path, 'utf8'))
+ *   createGateway(loaded.settings, cedar ? { cedar } : {})
+ * }
+ * ```
+ */
+export async function cedarEngine(
+  settings: GatewaySettings,
+  readFile: (path: string) => string,
+): Promise<PolicyEngine | undefined> {
+  if (settings.cedarPolicies === undefined) return undefined
+  let policies: string
+  try {
+    policies = readFile(settings.cedarPolicies)
+  } catch (error) {
+    throw new GatewayError('ERR_FILE', `--cedar-policies ${settings.cedarPolicies}: cannot read the file`, {
+      cause: error,
+    })
+  }
+  const { cedarPolicy } = await import('@keyfob/guard/cedar')
+  return cedarPolicy({ policies })
+}
+
+/** The guard and authorization middlewares for the settings (none with `--allow-unauthenticated`). */
+function protection(
+  settings: GatewaySettings,
+  publicPaths: readonly string[],
+  onEvent: (event: GuardEvent, c: Context) => void,
+  fetchImpl: typeof fetch,
+  resourceMetadata: string | undefined,
+  cedar: PolicyEngine | undefined,
+): MiddlewareHandler[] {
+  const challenge = resourceMetadata !== undefined ? { resourceMetadata } : {}
+  const schemes: SchemeMiddleware[] = []
+  if (settings.apiKeyEnvPrefix !== undefined) {
+    schemes.push(
+      apiKeyAuth({ envPrefix: settings.apiKeyEnvPrefix, env: settings.env, header: settings.apiKeyHeader }),
+    )
+  }
+  if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
+    schemes.push(
+      jwtAuth({
+        ...(settings.jwtIssuer !== undefined ? { issuer: settings.jwtIssuer } : {}),
+        ...(settings.jwtAudience !== undefined ? { audience: settings.jwtAudience } : {}),
+        ...(settings.jwksUrl !== undefined ? { jwksUrl: settings.jwksUrl } : {}),
+        ...(settings.jwtAlgorithms !== undefined ? { algorithms: settings.jwtAlgorithms as never } : {}),
+        allowHttp: settings.allowHttp,
+        fetch: fetchImpl,
+        ...challenge,
+      }),
+    )
+  }
+  if (settings.oidcIssuer !== undefined) {
+    schemes.push(
+      oidcAuth({
+        issuer: settings.oidcIssuer,
+        ...(settings.oidcAudience !== undefined ? { audience: settings.oidcAudience } : {}),
+        ...(settings.introspectionClientId !== undefined && settings.introspectionClientSecret !== undefined
+          ? {
+              introspection: {
+                clientId: settings.introspectionClientId,
+                clientSecret: settings.introspectionClientSecret,
+              },
+            }
+          : {}),
+        allowHttp: settings.allowHttp,
+        fetch: fetchImpl,
+        ...challenge,
+      }),
+    )
+  }
+  if (schemes.length === 0) return []
+  const list: MiddlewareHandler[] = [
+    guard({
+      schemes,
+      ...(settings.combine !== undefined ? { combine: settings.combine } : {}),
+      publicPaths,
+      onEvent,
+    }) as MiddlewareHandler,
+  ]
+  // Authorization runs only on requests the guard authenticated: a public path carries no caller.
+  const authenticatedOnly =
+    (middleware: MiddlewareHandler): MiddlewareHandler =>
+    (c, next) =>
+      c.get('auth') ? middleware(c, next) : next()
+  if (settings.scopes !== undefined && settings.scopes.length > 0) {
+    list.push(authenticatedOnly(requireScopes(settings.scopes, { onEvent }) as MiddlewareHandler))
+  }
+  if (settings.claims !== undefined && settings.claims.length > 0) {
+    const checks: Record<string, ClaimCheck> = {}
+    for (const entry of settings.claims) {
+      const eq = entry.indexOf('=')
+      const values = entry
+        .slice(eq + 1)
+        .split('|')
+        .map((v) => (v === 'true' ? true : v === 'false' ? false : v))
+      checks[entry.slice(0, eq)] = values.length === 1 ? (values[0] as string | boolean) : values
+    }
+    list.push(authenticatedOnly(requireClaims(checks, { onEvent }) as MiddlewareHandler))
+  }
+  if (cedar !== undefined) list.push(authenticatedOnly(policy(cedar, { onEvent }) as MiddlewareHandler))
+  if (settings.opaUrl !== undefined) {
+    const engine = opaPolicy({
+      url: settings.opaUrl,
+      path: settings.opaPath,
+      fetch: fetchImpl,
+      ...(settings.mount !== '' ? { pathPrefix: settings.mount } : {}),
+    })
+    list.push(authenticatedOnly(policy(engine, { onEvent }) as MiddlewareHandler))
+  }
+  return list
+}
+
+/** The security schemes the settings imply, and which documented operations are public. */
+function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
+  const groups: Record<string, SecurityScheme>[] = []
+  const scopes = settings.scopes ?? []
+  if (settings.apiKeyEnvPrefix !== undefined) {
+    groups.push({ ApiKey: { type: 'apiKey', in: 'header', name: settings.apiKeyHeader } })
+  }
+  if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
+    const group: Record<string, SecurityScheme> = {
+      BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+    }
+    if (settings.tokenUrl !== undefined) {
+      group.OAuth2ClientCredentials = {
+        type: 'oauth2',
+        flows: {
+          clientCredentials: {
+            tokenUrl: settings.tokenUrl,
+            scopes: Object.fromEntries(scopes.map((s) => [s, s])),
+          },
+        },
+      }
+    }
+    groups.push(group)
+  }
+  if (settings.oidcIssuer !== undefined) {
+    groups.push({
+      OpenIdConnect: {
+        type: 'openIdConnect',
+        openIdConnectUrl: `${settings.oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+      },
+      OIDCBearer: { type: 'http', scheme: 'bearer' },
+    })
+  }
+  const rules = settings.public.map((entry) => {
+    const space = entry.indexOf(' ')
+    const method = space === -1 ? undefined : entry.slice(0, space).toLowerCase()
+    const segments = (space === -1 ? entry : entry.slice(space + 1)).split('/').slice(1)
+    const rest = segments[segments.length - 1] === '*'
+    if (rest) segments.pop()
+    return { method, segments, rest }
+  })
+  return {
+    groups,
+    combine: settings.combine === 'all' ? 'all' : 'any',
+    scopes,
+    isPublic: (method, path) => {
+      const actual = path.split('/').slice(1)
+      return rules.some((rule) => {
+        if (
+          rule.method !== undefined &&
+          rule.method !== method &&
+          !(rule.method === 'get' && method === 'head')
+        )
+          return false
+        if (rule.rest ? actual.length <= rule.segments.length : actual.length !== rule.segments.length)
+          return false
+        return rule.segments.every((s, i) => s.startsWith(':') || s === actual[i])
+      })
+    },
+  }
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b|^application\/vnd\.oai\.openapi\+json\b/i
+const MAX_OPENAPI = 16 * 1024 * 1024
+
+/** Patches a JSON OpenAPI answer; HTML, non-200 and unparsable answers pass untouched. */
+async function patchResponse(response: Response, options: PatchOpenApiOptions): Promise<Response> {
+  const type = response.headers.get('content-type') ?? ''
+  if (
+    response.status !== 200 ||
+    !JSON_TYPE.test(type) ||
+    options.groups.length === 0 ||
+    response.body === null
+  ) {
+    return response
+  }
+  const length = Number(response.headers.get('content-length') ?? '0')
+  if (length > MAX_OPENAPI) return response
+  const text = await response.text()
+  let patched: string
+  try {
+    patched = JSON.stringify(patchOpenApi(JSON.parse(text) as Record<string, unknown>, options))
+  } catch {
+    patched = text
+  }
+  const headers = new Headers(response.headers)
+  headers.delete('content-length')
+  headers.delete('etag')
+  return new Response(patched, { status: response.status, statusText: response.statusText, headers })
+}
+
+/** `GET /openapi` under `/geoapi` → `GET /geoapi/openapi`; `GET /` → `GET /geoapi` and `GET /geoapi/`. */
+function mounted(entry: string, mount: string): string[] {
+  const space = entry.indexOf(' ')
+  const method = space === -1 ? '' : `${entry.slice(0, space)} `
+  const path = space === -1 ? entry : entry.slice(space + 1)
+  if (mount === '') return [`${method}${path}`]
+  if (path === '/') return [`${method}${mount}`, `${method}${mount}/`]
+  return [`${method}${mount}${path}`]
+}
+
+function joinPath(base: string, rest: string): string {
+  const trimmed = base.endsWith('/') ? base.slice(0, -1) : base
+  if (rest === '') return trimmed === '' ? '/' : trimmed
+  return `${trimmed}${rest}`
+}
+
+/** One JSON line per request: method, path (no query), status, duration, the guard's decision. */
+function accessLog(log: (line: string) => void): MiddlewareHandler<Vars> {
+  return async function accessLog(c, next) {
+    const started = performance.now()
+    await next()
+    const decision = c.get('decision') as (GuardEvent & { upstream?: string }) | undefined
+    const auth = c.get('auth')
+    const line: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      method: c.req.method,
+      path: c.req.path,
+      status: (c.get('upstreamStatus' as never) as number | undefined) ?? c.res.status,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    }
+    if (decision?.outcome !== undefined) {
+      line.decision = decision.outcome
+      line.reason = decision.reason
+      if (decision.source !== undefined) line.source = decision.source
+    }
+    if (decision?.upstream !== undefined) line.upstream = decision.upstream
+    const subject = auth?.subject ?? decision?.subject
+    if (subject !== undefined) line.subject = subject
+    if (auth?.keyId !== undefined) line.key_id = auth.keyId
+    if (auth?.clientId !== undefined) line.client_id = auth.clientId
+    log(JSON.stringify(line))
+  }
+}
+
+function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): string {
+  const modes = modesOf(settings)
+  const where = settings.mount === '' ? '/' : `${settings.mount}/*`
+  const how =
+    modes.length === 0
+      ? 'NOTHING: --allow-unauthenticated, every request is forwarded without a credential'
+      : [
+          settings.apiKeyEnvPrefix !== undefined
+            ? `API key (${settings.apiKeyHeader}, keys from ${settings.apiKeyEnvPrefix}*)`
+            : undefined,
+          settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined
+            ? `JWT (iss ${settings.jwtIssuer ?? 'any'}, aud ${settings.jwtAudience?.join(',') ?? 'any'}, keys ${settings.jwksUrl ?? 'from discovery'})`
+            : undefined,
+          settings.oidcIssuer !== undefined
+            ? `OIDC (iss ${settings.oidcIssuer}, aud ${settings.oidcAudience?.join(',') ?? 'any'}${settings.introspectionClientId !== undefined ? ', introspection' : ''})`
+            : undefined,
+        ]
+          .filter(Boolean)
+          .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
+        (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
+        (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
+        (settings.cedarPolicies !== undefined ? `, Cedar ${settings.cedarPolicies}` : '') +
+        (settings.opaUrl !== undefined ? `, OPA ${settings.opaPath}` : '')
+  const open = modes.length === 0 ? 'everything' : publicPaths.length > 0 ? publicPaths.join(', ') : 'nothing'
+  return `keyfob-guard: http://${settings.hostname}:${settings.port}${where} -> ${settings.upstream}; protected by ${how}; public: ${open}, /healthz, /readyz`
+}

@@ -1,0 +1,283 @@
+/** The Node runtime: node:http streaming forwarder, graceful shutdown, node:cluster workers. @module */
+import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { serve } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
+import { GatewayError } from './errors.ts'
+import { fromFastgeoapiEnv } from './fastgeoapi.ts'
+import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
+import { type Forwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'
+
+type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
+
+/**
+ * A {@link Forwarder} over `node:http`: the client's request stream is piped to the upstream and
+ * the upstream's response piped back, with Node's backpressure and a keep-alive agent, so memory
+ * stays flat whatever the body size and compressed bodies pass untouched. Used by
+ * {@link serveNode}; outside `@hono/node-server` it falls back to nothing and must not be used.
+ *
+ * @param agentOptions - Sockets per upstream host; default 256.
+ * @returns The forwarder.
+ * @example
+ * ```ts
+ * import { createGateway, loadConfig, nodeForwarder } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({ argv: ['--upstream', 'http://127.0.0.1:5000', '--allow-unauthenticated'], env: {} })
+ * if (!loaded.help) createGateway(loaded.settings, { forward: nodeForwarder() })
+ * ```
+ */
+export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {}): Forwarder {
+  const options = { keepAlive: true, maxSockets: agentOptions.maxSockets ?? 256 }
+  const agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
+  return (c, request) =>
+    new Promise<Response>((resolve, reject) => {
+      const { incoming, outgoing } = c.env as NodeBindings
+      const https = request.url.protocol === 'https:'
+      const headers: Record<string, string> = {}
+      request.headers.forEach((value, name) => {
+        headers[name] = value
+      })
+      let answered = false
+      const upstream = (https ? httpsRequest : httpRequest)(request.url, {
+        method: request.method,
+        headers,
+        agent: https ? agents.https : agents.http,
+      })
+      const timer = setTimeout(() => {
+        if (answered) return
+        answered = true
+        upstream.destroy()
+        reject(new UpstreamError('timeout', `no response headers within ${request.timeoutMs} ms`))
+      }, request.timeoutMs)
+      upstream.on('error', (error) => {
+        clearTimeout(timer)
+        if (answered) {
+          outgoing.destroy(error)
+          return
+        }
+        answered = true
+        reject(
+          new UpstreamError(
+            'unreachable',
+            `the upstream could not be reached: ${(error as { code?: string }).code ?? error.message}`,
+            { cause: error },
+          ),
+        )
+      })
+      upstream.on('response', (response) => {
+        clearTimeout(timer)
+        if (answered) {
+          response.destroy()
+          return
+        }
+        answered = true
+        const out: Record<string, string | string[]> = {}
+        const listed = new Set(
+          String(response.headers.connection ?? '')
+            .split(',')
+            .map((s) => s.trim().toLowerCase())
+            .filter(Boolean),
+        )
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue
+          out[name] = value
+        }
+        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, out)
+        response.pipe(outgoing)
+        response.on('error', () => outgoing.destroy())
+        outgoing.on('close', () => {
+          if (!response.complete) response.destroy()
+        })
+        // Hono sees the status for the access log; the body is already on its way.
+        c.set('upstreamStatus' as never, response.statusCode as never)
+        resolve(RESPONSE_ALREADY_SENT)
+      })
+      incoming.on('aborted', () => upstream.destroy())
+      if (request.method === 'GET' || request.method === 'HEAD') upstream.end()
+      else incoming.pipe(upstream)
+    })
+}
+
+/** A running Node gateway. */
+export interface NodeGateway {
+  /** The gateway. */
+  readonly gateway: Gateway
+  /** The HTTP server. */
+  readonly server: Server
+  /** The port it listens on (useful with port 0). */
+  readonly port: number
+  /** Stops accepting connections and resolves when in-flight requests are done (or the grace ran out). */
+  close(): Promise<void>
+}
+
+/**
+ * Serves a gateway on Node with {@link nodeForwarder}: binds `settings.hostname` (default
+ * `127.0.0.1`) and `settings.port`.
+ *
+ * @param settings - From {@link loadConfig}.
+ * @param options - `log`: where access-log lines go (default stdout).
+ * @returns The running gateway, once it listens.
+ * @throws GuardError for a setting the guard refuses; a listen error (`EADDRINUSE`) as Node raises it.
+ * @example
+ * ```ts
+ * import { loadConfig, serveNode } from '@keyfob/gateway'
+ *
+ * const loaded = loadConfig({ argv: ['--upstream', 'http://127.0.0.1:5000', '--allow-unauthenticated', '--port', '0'], env: {} })
+ * if (!loaded.help) {
+ *   const running = await serveNode(loaded.settings)
+ *   await running.close()
+ * }
+ * ```
+ */
+export async function serveNode(
+  settings: GatewaySettings,
+  options: { readonly log?: (line: string) => void } = {},
+): Promise<NodeGateway> {
+  const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
+  const gateway = createGateway(settings, {
+    ...(cedar ? { cedar } : {}),
+    forward: nodeForwarder(),
+    clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
+    ...(options.log ? { log: options.log } : {}),
+  })
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: gateway.fetch, port: settings.port, hostname: settings.hostname }, () =>
+      resolve(s as Server),
+    ) as Server
+    s.once('error', reject)
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    gateway,
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.closeAllConnections()
+          resolve()
+        }, settings.shutdownTimeoutMs)
+        force.unref()
+        // Keep-alive connections turn idle as their last response ends: close them as they do.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50)
+        sweep.unref()
+        server.close(() => {
+          clearTimeout(force)
+          clearInterval(sweep)
+          resolve()
+        })
+        server.closeIdleConnections()
+      }),
+  }
+}
+
+/**
+ * The `keyfob-guard` command on Node: loads the settings (flags, environment, files), prints the
+ * one startup line to stderr, serves, forks `--workers` processes with node:cluster, and on
+ * SIGTERM or SIGINT stops accepting and lets in-flight requests finish.
+ *
+ * @param argv - The arguments after the program name.
+ * @param env - The environment; default `process.env`.
+ * @returns The exit code once the server has stopped (0), or 2 for a configuration error.
+ * @example
+ * ```ts
+ * import { main } from '@keyfob/gateway'
+ *
+ * process.exitCode = await main(process.argv.slice(2))
+ * ```
+ */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let settings: GatewaySettings
+  try {
+    const loaded = loadConfig({
+      argv,
+      env,
+      readFile: (path) => readFileSync(path, 'utf8'),
+      fastgeoapi: fromFastgeoapiEnv,
+    })
+    if (loaded.help) {
+      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
+      return 0
+    }
+    settings = loaded.settings
+  } catch (error) {
+    if (error instanceof GatewayError || (error as { name?: string }).name === 'GuardError') {
+      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+      return 2
+    }
+    throw error
+  }
+  if (settings.workers > 1 && cluster.isPrimary) {
+    try {
+      return await primary(settings)
+    } catch (error) {
+      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+      return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+    }
+  }
+  let running: NodeGateway
+  try {
+    running = await serveNode(settings)
+  } catch (error) {
+    process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+    return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+  }
+  if (cluster.isPrimary)
+    process.stderr.write(`${running.gateway.summary.replace(/:\d+\//, `:${running.port}/`)}\n`)
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop)
+      process.off('SIGINT', stop)
+      running.close().then(resolve, resolve)
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+  return 0
+}
+
+/** The cluster primary: forks the workers, passes SIGTERM on, returns when all have exited. */
+async function primary(settings: GatewaySettings): Promise<number> {
+  const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
+  const summary = createGateway(settings, {
+    ...(cedar ? { cedar } : {}),
+    forward: async () => new Response(null),
+  }).summary
+  process.stderr.write(`${summary} (${settings.workers} workers)\n`)
+  for (let i = 0; i < settings.workers; i++) cluster.fork()
+  let stopping = false
+  cluster.on('exit', (worker, code) => {
+    if (!stopping && code !== 0) {
+      process.stderr.write(
+        `keyfob-guard: worker ${worker.process.pid} exited with ${code}; starting another\n`,
+      )
+      cluster.fork()
+    }
+  })
+  return new Promise<number>((resolve) => {
+    // The primary holds no socket of its own (the workers' IPC channels do not keep it alive).
+    const alive = setInterval(() => {}, 1 << 30)
+    const stop = () => {
+      stopping = true
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    cluster.on('exit', () => {
+      if (stopping && Object.keys(cluster.workers ?? {}).length === 0) {
+        clearInterval(alive)
+        resolve(0)
+      }
+    })
+  })
+}

@@ -1,0 +1,202 @@
+/**
+ * End to end with real processes over loopback, in every mode: keyfob-guard (Node, Deno, Bun) in
+ * front of an OGC API–like upstream, tokens from the mock IdP served on a socket, an OPA stand-in.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { type MockIdpServer, serve } from '@keyfob/mock-idp'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { API_KEY, AUDIENCE, type LoopbackServer, startServer, upstreamHandler } from './helpers.ts'
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const NODE_BIN = fileURLToPath(new URL('../bin/keyfob-guard.mjs', import.meta.url))
+const WEB_BIN = fileURLToPath(new URL('../bin/keyfob-guard-web.mjs', import.meta.url))
+const RUNTIMES: Record<string, readonly string[]> = {
+  node: [process.execPath, NODE_BIN],
+  deno: [`${ROOT}node_modules/.bin/deno`, 'run', '-A', '--config', `${ROOT}deno.test.json`, WEB_BIN],
+  bun: [`${ROOT}node_modules/.bin/bun`, WEB_BIN],
+}
+
+interface Running {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly stdout: () => string
+  readonly exited: Promise<number | null>
+}
+
+function start(runtime: string, args: readonly string[], env: Record<string, string> = {}): Promise<Running> {
+  const [command, ...prefix] = RUNTIMES[runtime] as [string, ...string[]]
+  const child = spawn(command, [...prefix, ...args, '--port', '0'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let err = ''
+  let out = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no startup line from ${runtime}: ${err}`)), 30_000)
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString()
+      const match = /keyfob-guard: (http:\/\/127\.0\.0\.1:\d+)/.exec(err)
+      if (match) {
+        clearTimeout(timer)
+        resolve({ child, url: match[1] as string, stdout: () => out, exited })
+      }
+    })
+    exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`${runtime} exited with ${code}: ${err}`))
+    })
+  })
+}
+
+let upstream: LoopbackServer
+let idp: MockIdpServer
+let opa: LoopbackServer
+const opaInputs: Record<string, unknown>[] = []
+beforeAll(async () => {
+  upstream = await startServer(upstreamHandler)
+  idp = await serve({
+    clients: [
+      { clientId: 'svc', clientSecret: 'svc-secret-value' },
+      { clientId: 'opaque-svc', clientSecret: 'opaque-secret-value', accessTokenFormat: 'opaque' },
+      { clientId: 'api', clientSecret: 'api-secret-value' },
+    ],
+    audience: AUDIENCE,
+    scopes: ['openid', 'read', 'write'],
+  })
+  // Rego v1 equivalent: allow if { input.request_method == "GET"; "read" in input.guard.scopes }
+  opa = await startServer(async (request) => {
+    const { input } = (await request.json()) as { input: Record<string, unknown> }
+    opaInputs.push(input)
+    const scopes = (input.guard as { scopes: string[] }).scopes
+    return Response.json({ result: { allow: input.request_method === 'GET' && scopes.includes('read') } })
+  })
+})
+afterAll(async () => {
+  await Promise.all([upstream.close(), idp.close(), opa.close()])
+})
+
+async function token(clientId: string, scope: string, audience?: string): Promise<string> {
+  const { access_token } = await idp.idp.control.tokens.issue({
+    clientId,
+    scope,
+    ...(audience ? { audience } : {}),
+  })
+  return access_token
+}
+
+async function stopped(running: Running): Promise<number | null> {
+  running.child.kill('SIGTERM')
+  return running.exited
+}
+
+describe('keyfob-guard processes in every mode', () => {
+  it('JWT mode (Node): discovery from the issuer, identity headers upstream, a foreign audience refused', async () => {
+    const running = await start('node', [
+      '--upstream',
+      upstream.url,
+      '--mount',
+      '/geoapi',
+      '--jwt-issuer',
+      idp.issuer,
+      '--jwt-audience',
+      AUDIENCE,
+    ])
+    try {
+      const good = await fetch(`${running.url}/geoapi/echo`, {
+        headers: { authorization: `Bearer ${await token('svc', 'read')}` },
+      })
+      expect(good.status).toBe(200)
+      const { headers } = (await good.json()) as { headers: Record<string, string> }
+      expect(headers.authorization).toBeUndefined()
+      expect(headers['x-auth-request-client-id']).toBe('svc')
+      expect(headers['x-auth-request-scopes']).toBe('read')
+      const foreign = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${await token('svc', 'read', 'https://other.example')}` },
+      })
+      expect(foreign.status).toBe(401)
+      expect((await fetch(`${running.url}/readyz`)).status).toBe(200)
+    } finally {
+      expect(await stopped(running)).toBe(0)
+    }
+  }, 60_000)
+
+  it('OIDC mode with introspection and OPA (Node): opaque tokens introspected, OPA decides, 403 on deny', async () => {
+    opaInputs.length = 0
+    const running = await start(
+      'node',
+      [
+        '--upstream',
+        upstream.url,
+        '--mount',
+        '/geoapi',
+        '--oidc-issuer',
+        idp.issuer,
+        '--oidc-audience',
+        AUDIENCE,
+        '--introspection-client-id',
+        'api',
+        '--opa-url',
+        opa.url,
+      ],
+      { KEYFOB_GUARD_INTROSPECTION_CLIENT_SECRET: 'api-secret-value' },
+    )
+    try {
+      const opaque = await token('opaque-svc', 'read')
+      expect(opaque.split('.')).toHaveLength(1)
+      const allowed = await fetch(`${running.url}/geoapi/collections/obs/items`, {
+        headers: { authorization: `Bearer ${opaque}` },
+      })
+      expect(allowed.status).toBe(200)
+      const denied = await fetch(`${running.url}/geoapi/collections/obs/items`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${opaque}` },
+        body: '{}',
+      })
+      expect(denied.status).toBe(403)
+      const jwtRead = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${await token('svc', 'write')}` },
+      })
+      expect(jwtRead.status).toBe(403)
+      expect(opaInputs[0]?.request_path).toEqual(['collections', 'obs', 'items'])
+      expect(running.stdout()).not.toContain(opaque)
+    } finally {
+      expect(await stopped(running)).toBe(0)
+    }
+  }, 60_000)
+
+  for (const runtime of ['deno', 'bun']) {
+    it(`${runtime}: the web entry point serves API-key mode and stops on SIGTERM`, async () => {
+      const running = await start(
+        runtime,
+        ['--upstream', upstream.url, '--mount', '/geoapi', '--api-key-env-prefix', 'PYGEOAPI_KEY_'],
+        {
+          PYGEOAPI_KEY_GLOBAL: API_KEY,
+        },
+      )
+      try {
+        expect((await fetch(`${running.url}/geoapi/collections`)).status).toBe(401)
+        const ok = await fetch(`${running.url}/geoapi/echo`, {
+          headers: { 'x-api-key': API_KEY, 'x-auth-request-user': 'admin' },
+        })
+        expect(ok.status).toBe(200)
+        const { headers } = (await ok.json()) as { headers: Record<string, string> }
+        expect(headers['x-api-key']).toBeUndefined()
+        expect(headers['x-auth-request-user']).toBeUndefined()
+        expect(headers['x-auth-request-key-id']).toBe('GLOBAL')
+        expect(headers['x-forwarded-prefix']).toBe('/geoapi')
+        const big = await fetch(`${running.url}/geoapi/bytes?n=${8 * 1024 * 1024}`, {
+          headers: { 'x-api-key': API_KEY },
+        })
+        expect((await big.arrayBuffer()).byteLength).toBe(8 * 1024 * 1024)
+      } finally {
+        expect(await stopped(running)).toBe(0)
+      }
+    }, 60_000)
+  }
+})
