@@ -1,8 +1,4 @@
 #!/usr/bin/env node
-// The `keyfob` command. See `keyfob --help`.
-import { run } from '../dist/main.js'
-
-const code = await run(process.argv.slice(2))
-process.exitCode = code
-// A helper or socket left behind (a hung keychain call) must not keep a finished command alive.
-setTimeout(() => process.exit(code), 100).unref()
+// The `keyfob` command from a checkout: runs the bundle the build writes (`npm run build -w
+// @keyfob/cli`). The published package's `bin` is that bundle itself, dist/keyfob.mjs.
+import '../dist/keyfob.mjs'
