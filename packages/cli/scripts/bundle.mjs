@@ -1,46 +1,102 @@
-// Bundles the `keyfob` program (src/bin.ts) into dist/keyfob.mjs, the package's `bin`, with
+// Bundles the `keyfob` program (src/bin.ts) into dist/keyfob.cjs, the package's `bin`, with
 // rolldown. Run by the package's `build` script after tsc.
 //
 // Why: unbundled, `keyfob token` resolved and compiled about 30 ES modules (the CLI, @keyfob/core,
-// @keyfob/store) on every call, which made it twice as slow as a bare `node -e 0`. Bundled, the
-// token path is the tiny entry, one chunk (`keyfob-main-*.mjs`: argument parsing, the token
-// command, the stores) and a one-line facade. Everything else — the protocol code and
-// oauth4webapi, prompts, QR codes, the mock IdP — stays in chunks that load only when a command
-// needs them.
+// @keyfob/store) on every call and took twice as long as a bare `node -e 0`. Bundled, the token
+// path is the tiny entry, rolldown's runtime helpers and one chunk (`keyfob-main-*.cjs`: argument
+// parsing, the token command, the stores). Everything else — the protocol code and oauth4webapi,
+// prompts, QR codes, the mock IdP — stays in chunks that load only when a command needs them.
 //
-// The @keyfob packages the CLI uses are bundled from their sources (the `source` export condition),
-// so the bundle matches the code it is built with. Every other package stays an import and must be
-// a declared dependency of @keyfob/cli: the build fails otherwise, so the packed tarball never
-// relies on a package that only resolves inside the monorepo.
+// Why CommonJS: the sources stay ES modules, but a CommonJS bin starts measurably faster on Node 20
+// (the ES module loader is not set up, and built-in modules need no ES module wrappers); what the
+// bundle must load as ES modules (`uqr`, `@keyfob/mock-idp`) it loads with `import()`, lazily.
+//
+// The @keyfob packages the CLI uses and oauth4webapi are compiled in, from their sources (the
+// `source` export condition), with the license of each third-party package at the top of the
+// chunk that holds it. Every other package stays an import and must be a declared dependency of
+// @keyfob/cli: the build fails otherwise, so the packed tarball never relies on a package that
+// only resolves inside the monorepo.
 import { chmodSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'rolldown'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const dist = fileURLToPath(new URL('../dist/', import.meta.url))
-const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+const dist = join(root, 'dist')
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const declared = new Set([
   ...Object.keys(manifest.dependencies ?? {}),
   ...Object.keys(manifest.optionalDependencies ?? {}),
 ])
-/** Workspace packages compiled into the bundle. @keyfob/mock-idp stays a separate import. */
-const BUNDLED = /^@keyfob\/(core|flows|store)(\/|$)/
+/** Compiled into the bundle. @keyfob/mock-idp and uqr stay separate, loaded by `import()`. */
+const BUNDLED = /^(@keyfob\/(core|flows|store)|oauth4webapi)(\/|$)/
 /** The modules `keyfob token` runs: they and what they import share one chunk. */
 const TOKEN_PATH = /[\\/]src[\\/](main|commands[\\/]token)\.ts$/
 
 const packageName = (id) => id.split('/', id.startsWith('@') ? 2 : 1).join('/')
 const undeclared = new Set()
 
+/** The license text of the third-party package a module id belongs to, once per package. */
+const require = createRequire(import.meta.url)
+function licenseOf(name) {
+  const dir = dirname(require.resolve(`${name}/package.json`, { paths: [root] }))
+  const file = readdirSync(dir).find((f) => /^licen[cs]e(\.md|\.txt)?$/i.test(f))
+  if (!file) throw new Error(`bundle: ${name} has no license file to ship with the bundle`)
+  return readFileSync(join(dir, file), 'utf8').trim()
+}
+
+/**
+ * `import.meta.resolve` has no CommonJS form: resolve the same specifier from the bundle's
+ * location with `require.resolve` (the store finds the optional @napi-rs/keyring this way).
+ */
+const importMetaResolve = {
+  name: 'keyfob:import-meta-resolve',
+  transform(code) {
+    if (!code.includes('import.meta.resolve(')) return null
+    return `${code.replaceAll('import.meta.resolve(', 'resolveFromBundle(')}
+function resolveFromBundle(specifier) {
+  return require('node:url').pathToFileURL(require.resolve(specifier)).href
+}
+`
+  },
+}
+
+/**
+ * Built-in modules the token path imports but only uses when it writes: each named function is
+ * a wrapper that loads the module on its first call. `node:crypto` alone loads some fifteen
+ * internal modules, and `keyfob token` with a cached token never hashes or draws random bytes. A
+ * source that imports another name from these modules fails the build (add the name here).
+ */
+const LAZY_BUILTINS = { 'node:crypto': ['createHash', 'randomBytes'] }
+const lazyBuiltins = {
+  name: 'keyfob:lazy-builtins',
+  resolveId(id) {
+    return id in LAZY_BUILTINS ? `\0lazy:${id}` : null
+  },
+  load(id) {
+    if (!id.startsWith('\0lazy:')) return null
+    const builtin = id.slice('\0lazy:'.length)
+    return [
+      `let loaded`,
+      `const load = () => (loaded ??= process.getBuiltinModule(${JSON.stringify(builtin)}))`,
+      ...LAZY_BUILTINS[builtin].map((name) => `export const ${name} = (...args) => load().${name}(...args)`),
+    ].join('\n')
+  },
+}
+
 // Chunks of an earlier build have other hashes: remove them, keep tsc's output.
-for (const file of readdirSync(dist)) if (/^keyfob(-.*)?\.mjs$/.test(file)) rmSync(`${dist}${file}`)
+for (const file of readdirSync(dist)) if (/^keyfob(-.*)?\.c?js$/.test(file)) rmSync(join(dist, file))
 
 await build({
   cwd: root,
   input: { keyfob: 'src/bin.ts' },
   platform: 'node',
   logLevel: 'warn',
+  plugins: [importMetaResolve, lazyBuiltins],
   resolve: { conditionNames: ['source', 'import', 'node', 'default'] },
   external: (id) => {
+    if (id in LAZY_BUILTINS) return false
     if (id.startsWith('node:')) return true
     if (id.startsWith('.') || id.startsWith('/') || id.startsWith('\0') || BUNDLED.test(id)) return false
     if (!declared.has(packageName(id))) undeclared.add(id)
@@ -48,17 +104,26 @@ await build({
   },
   output: {
     dir: dist,
-    format: 'es',
-    entryFileNames: '[name].mjs',
-    chunkFileNames: 'keyfob-[name]-[hash].mjs',
+    format: 'cjs',
+    entryFileNames: '[name].cjs',
+    chunkFileNames: 'keyfob-[name]-[hash].cjs',
     // Doc comments are for the sources; stack traces name the chunk and the function.
     comments: { legal: true, annotation: true, jsdoc: false },
     codeSplitting: { groups: [{ name: 'main', test: TOKEN_PATH }] },
+    banner: (chunk) => {
+      const packages = new Set(
+        chunk.moduleIds
+          .map((id) => /[\\/]node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(id)?.[1]?.replace('\\', '/'))
+          .filter((name) => name !== undefined),
+      )
+      const notices = [...packages].map((name) => `/*! ${name}\n\n${licenseOf(name)}\n*/`)
+      return notices.join('\n')
+    },
   },
 })
 
 // npm makes a `bin` executable when it installs the tarball; a checkout's relinked bin needs it too.
-chmodSync(`${dist}keyfob.mjs`, 0o755)
+chmodSync(join(dist, 'keyfob.cjs'), 0o755)
 
 if (undeclared.size > 0) {
   console.error(
