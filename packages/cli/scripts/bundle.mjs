@@ -88,7 +88,7 @@ const lazyBuiltins = {
 }
 
 // Chunks of an earlier build have other hashes: remove them, keep tsc's output.
-for (const file of readdirSync(dist)) if (/^keyfob(-.*)?\.c?js$/.test(file)) rmSync(join(dist, file))
+for (const file of readdirSync(dist)) if (/^keyfob(-.*)?\.[cm]?js(\.map)?$/.test(file)) rmSync(join(dist, file))
 
 await build({
   cwd: root,
