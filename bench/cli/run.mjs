@@ -85,8 +85,17 @@ function measure(node) {
   }
   const ms = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, Number(median(xs).toFixed(1))]))
   const ratio = ms['keyfob token'] / ms['node -e 0']
+  // The two calls of a round ran back to back: their ratio is less swayed by the machine's load
+  // drifting during the run. Reported alongside; the target applies to the ratio of the medians.
+  const paired = median(samples['keyfob token'].map((t, i) => t / samples['node -e 0'][i]))
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()
-  return { node: version, medianMs: ms, ratioVsBareNode: Number(ratio.toFixed(2)), met: ratio <= TARGET }
+  return {
+    node: version,
+    medianMs: ms,
+    ratioVsBareNode: Number(ratio.toFixed(2)),
+    medianPairedRatio: Number(paired.toFixed(2)),
+    met: ratio <= TARGET,
+  }
 }
 
 const node24 = fileURLToPath(new URL('../../tools/node24/node_modules/.bin/node', import.meta.url))
