@@ -1,7 +1,7 @@
 // The start-up cost of `keyfob token` with a valid cached token, timed as a whole process (spawn
 // to exit) against a bare `node -e 0` of the same Node binary in the same run, interleaved (the
-// order alternates every round). It runs the file the package's `bin` names, the bundle the build
-// writes. Target: at most 1.3× bare Node on every runtime measured, which holds only while `token`
+// order alternates every round). It runs the file the package's `bin` names, which requires the
+// bundle the build writes. Target: at most 1.3× bare Node on every runtime measured, which holds only while `token`
 // loads one bundled chunk and nothing it does not need (protocol code, prompts, the mock IdP).
 //
 // Runtimes: the Node running this script, and Node 24 when `scripts/install-node24.sh` has put it

@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-// The `keyfob` command from a checkout: runs the bundle the build writes (`npm run build -w
-// @keyfob/cli`). The published package's `bin` is that bundle itself, dist/keyfob.cjs.
+// The `keyfob` command by its former path, which the end-to-end tests spawn: runs the bundle the
+// build writes. The package's `bin` is keyfob.cjs next to this file.
 import '../dist/keyfob.cjs'

@@ -1,5 +1,5 @@
-// Bundles the `keyfob` program (src/bin.ts) into dist/keyfob.cjs, the package's `bin`, with
-// rolldown. Run by the package's `build` script after tsc.
+// Bundles the `keyfob` program (src/bin.ts) into dist/keyfob.cjs, which the package's `bin`
+// (bin/keyfob.cjs) requires, with rolldown. Run by the package's `build` script after tsc.
 //
 // Why: unbundled, `keyfob token` resolved and compiled about 30 ES modules (the CLI, @keyfob/core,
 // @keyfob/store) on every call and took twice as long as a bare `node -e 0`. Bundled, the token

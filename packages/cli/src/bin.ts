@@ -2,7 +2,7 @@
 /**
  * The `keyfob` program: runs {@link run} with the process's arguments and exits with its code.
  *
- * The build bundles this file into `dist/keyfob.cjs`, the package's `bin` (see
+ * The build bundles this file into `dist/keyfob.cjs`, which the package's `bin` requires (see
  * `scripts/bundle.mjs`). On Node ≥ 22.1 it first turns on Node's module compile cache, so the code
  * a command runs is compiled once per Node version, not on every call; then it loads the rest.
  * Deno and Bun run it from the sources: `deno run -A packages/cli/src/bin.ts token`.
