@@ -37,7 +37,7 @@ const TOKEN_PATH = /[\\/]src[\\/](main|commands[\\/]token)\.ts$/
 const packageName = (id) => id.split('/', id.startsWith('@') ? 2 : 1).join('/')
 const undeclared = new Set()
 
-/** The license text of the third-party package a module id belongs to, once per package. */
+/** The license text of a third-party package, for the top of the chunk that holds its code. */
 const require = createRequire(import.meta.url)
 function licenseOf(name) {
   const dir = dirname(require.resolve(`${name}/package.json`, { paths: [root] }))
@@ -134,7 +134,7 @@ await build({
   },
 })
 
-// npm makes a `bin` executable when it installs the tarball; a checkout's relinked bin needs it too.
+// The entry runs on its own too (`./dist/keyfob.cjs token`), like the bin that requires it.
 chmodSync(join(dist, 'keyfob.cjs'), 0o755)
 
 if (undeclared.size > 0) {

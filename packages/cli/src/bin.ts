@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `keyfob` program: runs {@link run} with the process's arguments and exits with its code.
+ * The `keyfob` program: runs `run` (./main.ts) with the process's arguments and exits with its
+ * code.
  *
  * The build bundles this file into `dist/keyfob.cjs`, which the package's `bin` requires (see
  * `scripts/bundle.mjs`). On Node ≥ 22.1 it first turns on Node's module compile cache, so the code
@@ -16,6 +17,7 @@ if (Number.parseInt(process.versions.node, 10) >= 22) {
   module?.enableCompileCache?.()
 }
 
+// No top-level await: the bundle is CommonJS, where `import()` of a bundled module becomes `require`.
 import('./main.ts')
   .then(({ run }) => run(process.argv.slice(2)))
   .then((code) => {
