@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { writeSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 
 /** The exit codes of `keyfob`, documented in `keyfob --help` and the README. */
@@ -125,10 +126,6 @@ export class Context {
     this.env = this.#io.env ?? process.env
   }
 
-  get #stdout(): OutStream {
-    return this.#io.stdout ?? process.stdout
-  }
-
   get #stderr(): OutStream {
     return this.#io.stderr ?? process.stderr
   }
@@ -156,7 +153,21 @@ export class Context {
 
   /** Writes to stdout (the result: a token, JSON, a table). */
   out(text: string): void {
-    this.#stdout.write(text)
+    if (this.#io.stdout) {
+      this.#io.stdout.write(text)
+      return
+    }
+    // One synchronous write to fd 1 instead of building process.stdout's stream machinery (about
+    // 30 internal modules, a tenth of `keyfob token`'s start-up); a non-blocking pipe that is full
+    // (EAGAIN) falls back to the stream, which queues.
+    const bytes = Buffer.from(text)
+    let written = 0
+    try {
+      while (written < bytes.length) written += writeSync(1, bytes, written)
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN') throw error
+      process.stdout.write(bytes.subarray(written))
+    }
   }
 
   /** Writes a line to stderr (progress, notes, prompts). */

@@ -6,7 +6,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { errnoOf, StoreError } from './errors.ts'
 
@@ -68,9 +69,11 @@ export async function readPrivateJson<T>(
 ): Promise<T | undefined> {
   let text: string
   try {
-    const info = await stat(path)
+    // Synchronous on purpose: these files are small, and the first asynchronous file call starts
+    // libuv's thread pool, which costs `keyfob token` more than the read itself.
+    const info = statSync(path)
     checkPermissions(path, info.mode)
-    text = await readFile(path, 'utf8')
+    text = readFileSync(path, 'utf8')
   } catch (error) {
     if (error instanceof StoreError) throw error
     if (errnoOf(error) === 'ENOENT') return undefined
