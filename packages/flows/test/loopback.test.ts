@@ -63,6 +63,24 @@ describe('loopback redirect server (RFC 8252 §7.3)', () => {
     expect((await server.callback).get('code')).toBe('y')
   })
 
+  it('takes the host from the URL when an in-process adapter gives no Host header', async () => {
+    let handler: ((request: Request) => Response | Promise<Response>) | undefined
+    const inPage = async (h: typeof handler) => {
+      handler = h
+      return { port: 4242, close: async () => {} }
+    }
+    const server = await startLoopbackServer({ expectedState: 's', listen: inPage as never })
+    const foreign = await (handler as NonNullable<typeof handler>)(
+      new Request('http://attacker.example:4242/callback?code=x&state=s'),
+    )
+    expect(foreign.status).toBe(421)
+    const own = await (handler as NonNullable<typeof handler>)(
+      new Request(`${server.redirectUri}?code=y&state=s`),
+    )
+    expect(own.status).toBe(200)
+    expect((await server.callback).get('code')).toBe('y')
+  })
+
   it('says how many requests it ignored when it times out', async () => {
     const server = await startLoopbackServer({ expectedState: 's', timeoutMs: 300 })
     await (await fetch(`${server.redirectUri}?code=x&state=stale`)).text()
