@@ -4,49 +4,12 @@
  * tokens refreshed after expiry, status, logout with revocation, openEO import, and the errors a
  * script meets. One test drives a prompt in a real terminal (tmux).
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The environment of a `keyfob` run: its own config and data directories, no color. */
-function envOf(home: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    KEYFOB_CONFIG_DIR: join(home, 'config'),
-    KEYFOB_DATA_DIR: join(home, 'data'),
-    NO_COLOR: '1',
-    ...extra,
-  }
-}
-
-/** Runs `keyfob` with its own config and data directories, no TTY, no color. */
-function keyfob(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      {
-        env: envOf(home, env),
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    )
-  })
-}
-
-const newHome = () => mkdtempSync(join(tmpdir(), 'keyfob-cli-'))
+import { bin, envOf, keyfob, newHome } from './spawn.ts'
 
 let server: MockIdpServer
 const control = (path: string, init?: RequestInit) =>

@@ -5,42 +5,13 @@
  * later" (5) from "your login is bad" (3) and "your input is bad" (1, 2). A table of endpoint ×
  * fault, each a spawned `keyfob` against the mock IdP over loopback.
  */
-import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newHome, type Result, keyfob as spawnKeyfob } from './spawn.ts'
 
-const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-function keyfob(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEYFOB_CONFIG_DIR: join(home, 'config'),
-          KEYFOB_DATA_DIR: join(home, 'data'),
-          KEYFOB_CLIENT_SECRET: 'pw-secret',
-          NO_COLOR: '1',
-          ...env,
-        },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    )
-  })
-}
+/** keyfob with the confidential client's secret in the environment, as a service would run it. */
+const keyfob = (home: string, args: string[], env: Record<string, string> = {}): Promise<Result> =>
+  spawnKeyfob(home, args, { KEYFOB_CLIENT_SECRET: 'pw-secret', ...env })
 
 let server: MockIdpServer
 let home: string
@@ -55,7 +26,7 @@ beforeAll(async () => {
       { clientId: 'dev', grantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] },
     ],
   })
-  home = mkdtempSync(join(tmpdir(), 'keyfob-exit-'))
+  home = newHome('keyfob-exit-')
   await keyfob(home, ['add-oidc', server.issuer, '--provider-id', 'mock', '--client-id', 'pw'])
   const login = await keyfob(home, ['login', '--password', '--username', 'alice'], {
     KEYFOB_PASSWORD: 'alice',

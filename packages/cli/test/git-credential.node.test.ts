@@ -4,48 +4,13 @@
  * an access token the mock IdP's userinfo endpoint accepts. git's global configuration is a file
  * of the test's own (`GIT_CONFIG_GLOBAL`), system configuration and prompts are off.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs a program without blocking this process (the IdP and the git server live in it). */
-function exec(
-  file: string,
-  args: readonly string[],
-  env: Record<string, string>,
-  input = '',
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.once('error', reject)
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(input)
-  })
-}
+import { bin, exec } from './spawn.ts'
 
 /** The environment of one test: its own keyfob directories and git configuration, nothing else. */
 function envOf(home: string): Record<string, string> {

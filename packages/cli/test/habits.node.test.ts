@@ -3,41 +3,11 @@
  * says exactly what it revoked, unknown accounts are refused, `KEYFOB_TOKEN` wins, a QR code stays
  * out of logs. Real loopback HTTP against the mock IdP.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-
-const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-function keyfob(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEYFOB_CONFIG_DIR: join(home, 'config'),
-          KEYFOB_DATA_DIR: join(home, 'data'),
-          NO_COLOR: '1',
-          ...env,
-        },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    )
-  })
-}
+import { bin, envOf, keyfob, newHome } from './spawn.ts'
 
 let server: MockIdpServer
 
@@ -65,7 +35,7 @@ afterAll(async () => {
 
 /** A home with the mock IdP configured as `mock`, its client `pw` without a stored secret. */
 async function home(options: { loggedIn?: boolean } = {}): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+  const dir = newHome('keyfob-habits-')
   expect(
     (
       await keyfob(dir, [
@@ -183,7 +153,7 @@ describe('accounts and tokens', () => {
   }, 60_000)
 
   it('KEYFOB_TOKEN is the answer, and nothing else is consulted', async () => {
-    const empty = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    const empty = newHome('keyfob-habits-')
     const result = await keyfob(empty, ['token'], { KEYFOB_TOKEN: 'ci-token' })
     expect([result.code, result.stdout, result.stderr]).toEqual([0, 'ci-token\n', ''])
   })
@@ -221,28 +191,7 @@ describe('status --check', () => {
 })
 
 describe('login --with-token', () => {
-  /** Runs keyfob with `input` on stdin. */
-  const piped = (dir: string, args: string[], input: string) =>
-    new Promise<Result>((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEYFOB_CONFIG_DIR: join(dir, 'config'),
-          KEYFOB_DATA_DIR: join(dir, 'data'),
-          NO_COLOR: '1',
-        },
-      })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d) => {
-        stdout += d
-      })
-      child.stderr.on('data', (d) => {
-        stderr += d
-      })
-      child.once('close', (code) => resolve({ code, stdout, stderr }))
-      child.stdin.end(input)
-    })
+  const piped = (dir: string, args: string[], input: string) => keyfob(dir, args, {}, input)
 
   it('stores a token read from stdin, with the expiry of its exp claim, for token to print', async () => {
     const dir = await home()
@@ -271,14 +220,7 @@ describe('browser login', () => {
     const child = spawn(
       process.execPath,
       [bin, 'login', '--browser', '--no-browser', '--client-id', 'web', '--port', String(port)],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          KEYFOB_CONFIG_DIR: join(dir, 'config'),
-          KEYFOB_DATA_DIR: join(dir, 'data'),
-          NO_COLOR: '1',
-        },
-      },
+      { env: envOf(dir) },
     )
     let stderr = ''
     child.stderr.on('data', (d) => {
@@ -326,7 +268,7 @@ async function freePort(): Promise<number> {
 
 describe('device login in a log', () => {
   it('writes no QR code when stderr is not a terminal', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    const dir = newHome('keyfob-habits-')
     await keyfob(dir, [
       'add-oidc',
       server.issuer,
@@ -360,7 +302,7 @@ if (!tmux && process.env.CI === 'true')
 
 describe.skipIf(!tmux)('a denied device login in a real terminal', () => {
   it('clears the spinner line before the error, and shows a QR code on a terminal', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyfob-habits-'))
+    const dir = newHome('keyfob-habits-')
     await keyfob(dir, [
       'add-oidc',
       server.issuer,

@@ -5,12 +5,12 @@
  * "log in again"; `logout` forgets the location. Skips with the reason on a laptop without the
  * programs; required under CI=true.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newHome, type Result, keyfob as spawnKeyfob } from './spawn.ts'
 
 const programs = ['dbus-run-session', 'gnome-keyring-daemon']
 const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0)
@@ -23,42 +23,20 @@ if (reason && process.env.CI === 'true')
   throw new Error(`the CLI keychain test is required under CI=true but ${reason}`)
 if (reason) console.warn(`skipping the CLI keychain test: ${reason}`)
 
-const bin = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
-const home = mkdtempSync(join(tmpdir(), 'keyfob-cli-keyring-'))
+const home = newHome('keyfob-cli-keyring-')
 let session: ChildProcess | undefined
 let busAddress = ''
 let server: MockIdpServer
 
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs keyfob; `bus: false` runs it without a session bus (no keychain). */
+/** Runs keyfob with HOME in the test's home; `bus: false` runs it without a session bus (no keychain). */
 function keyfob(
   args: string[],
   options: { bus?: boolean; env?: Record<string, string> } = {},
 ): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: home,
-          KEYFOB_CONFIG_DIR: join(home, 'config'),
-          KEYFOB_DATA_DIR: join(home, 'data'),
-          NO_COLOR: '1',
-          ...(options.bus === false ? {} : { DBUS_SESSION_BUS_ADDRESS: busAddress }),
-          ...options.env,
-        },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    )
+  return spawnKeyfob(home, args, {
+    HOME: home,
+    ...(options.bus === false ? {} : { DBUS_SESSION_BUS_ADDRESS: busAddress }),
+    ...options.env,
   })
 }
 

@@ -9,47 +9,17 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { envOf, type Result, exec as run } from './spawn.ts'
+
+/** Runs a script of the package with this Node. */
+const exec = (script: string, args: readonly string[], env: Record<string, string>): Promise<Result> =>
+  run(process.execPath, [script, ...args], env)
 
 const cliDir = join(import.meta.dirname, '..')
 const bin = join(cliDir, 'bin', 'keyfob.mjs')
 const demo = JSON.parse(readFileSync(join(cliDir, '..', 'mock-idp', 'examples', 'demo.json'), 'utf8')) as {
   users: Array<{ sub: string; password: string }>
   clients: Array<{ clientId: string; clientSecret?: string }>
-}
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-function envOf(home: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    KEYFOB_CONFIG_DIR: join(home, 'config'),
-    KEYFOB_DATA_DIR: join(home, 'data'),
-    NO_COLOR: '1',
-  }
-}
-
-function exec(script: string, args: readonly string[], env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.once('error', reject)
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
 }
 
 const running: ChildProcess[] = []

@@ -1,0 +1,72 @@
+/** Runs the built `keyfob` as a user would: a process of its own, its own directories, no color. */
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** The `keyfob` bin the package ships (the bundle, once built). */
+export const bin: string = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
+
+/** What a run left behind. */
+export interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** A fresh home for one test's keyfob directories. */
+export function newHome(prefix = 'keyfob-cli-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** The environment of a `keyfob` run: PATH, its own config and data directories, no color, `extra`. */
+export function envOf(home: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    KEYFOB_CONFIG_DIR: join(home, 'config'),
+    KEYFOB_DATA_DIR: join(home, 'data'),
+    NO_COLOR: '1',
+    ...extra,
+  }
+}
+
+/**
+ * Runs a program without blocking this process (the mock IdP and other servers of a test live in
+ * it), `input` on stdin (a pipe, never a terminal), killed after 60 s so a hang fails the test
+ * instead of the run.
+ */
+export function exec(
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  input = '',
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.once('error', reject)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(input)
+  })
+}
+
+/** Runs `keyfob args` with the environment of `home` plus `env`, and `input` on stdin. */
+export function keyfob(
+  home: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  input = '',
+): Promise<Result> {
+  return exec(process.execPath, [bin, ...args], envOf(home, env), input)
+}
