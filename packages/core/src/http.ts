@@ -516,6 +516,21 @@ async function answerOf(
   return { type: 'failed', failure: toFailure(error, where, ctx.signal), nowMs }
 }
 
+/** The error to throw for an answer that {@link answerOf} turned into a `token-error` or `failed` event. */
+function errorOf(event: Event, where: string): KeyfobError {
+  if (event.type === 'token-error')
+    return oauthError(
+      {
+        error: event.error,
+        ...(event.description !== undefined ? { errorDescription: event.description } : {}),
+        ...(event.status !== undefined ? { status: event.status } : {}),
+      },
+      where,
+    )
+  const failure = (event as Extract<Event, { type: 'failed' }>).failure
+  return new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
+}
+
 function plainTokens(response: oauth.TokenEndpointResponse): TokenResponse {
   const extra = response as unknown as { refresh_expires_in?: unknown }
   return {
@@ -723,18 +738,7 @@ export async function revokeToken(
   } catch (error) {
     event = await answerOf(error, where, ctx, (ctx.now ?? Date.now)(), secretsOf(ctx, undefined, token))
   }
-  if (event.type === 'token-error') {
-    throw oauthError(
-      {
-        error: event.error,
-        ...(event.description !== undefined ? { errorDescription: event.description } : {}),
-        ...(event.status !== undefined ? { status: event.status } : {}),
-      },
-      where,
-    )
-  }
-  const failure = (event as Extract<Event, { type: 'failed' }>).failure
-  throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
+  throw errorOf(event, where)
 }
 
 /** What {@link checkToken} found out about an access token. */
@@ -812,17 +816,7 @@ export async function checkToken(ctx: HttpContext, accessToken: string): Promise
       (ctx.now ?? Date.now)(),
       secretsOf(ctx, undefined, accessToken),
     )
-    if (event.type === 'token-error')
-      throw oauthError(
-        {
-          error: event.error,
-          ...(event.description !== undefined ? { errorDescription: event.description } : {}),
-          ...(event.status !== undefined ? { status: event.status } : {}),
-        },
-        where,
-      )
-    const failure = (event as Extract<Event, { type: 'failed' }>).failure
-    throw new KeyfobError(failure.code, failure.message, failure.evidence ? { cause: failure.evidence } : {})
+    throw errorOf(event, where)
   }
 }
 
