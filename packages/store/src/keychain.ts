@@ -422,6 +422,23 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
     return text
   }
 
+  /**
+   * A write (`set` or `delete`) that a busy Secret Service refused for a moment is tried again,
+   * twice: a generic failure under contention (a reader's search racing the removal of an old
+   * part) is transient, and a write is safe to repeat. A call that got no answer is not retried.
+   */
+  const write = async (account: string, op: 'set' | 'delete', value?: string) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call(account, op, value)
+      } catch (error) {
+        const timedOut = (error as { cause?: { timeoutMs?: number } }).cause?.timeoutMs !== undefined
+        if (attempt >= 2 || (error as StoreError).code !== 'ERR_KEYCHAIN_UNAVAILABLE' || timedOut) throw error
+        await new Promise((resolve) => setTimeout(resolve, 10 * 4 ** attempt))
+      }
+    }
+  }
+
   /** Writes a value as a new generation, then removes the one it replaces. Call under `indexLock`. */
   const writeValue = async (account: string, text: string): Promise<void> => {
     // Base64 of the UTF-8 bytes: every chunk is plain ASCII, so its size on every platform is known
@@ -450,22 +467,27 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
     // sees the old generation or the new one. A writer that died here left parts under the same
     // names, which this write overwrites.
     for (let i = 1; i < parts; i++)
-      await call(partName(account, head, i), 'set', value.slice(i * chunkSize, (i + 1) * chunkSize))
-    await call(account, 'set', JSON.stringify(head))
-    // Then what it replaces: the old generation; parts a writer that died before moving the head
-    // left beyond this generation's length; and the generation before the old one, which a writer
-    // that died after moving the head left (one call each when there is nothing to remove).
-    if (previous)
-      for (let i = 1; i < previous.parts; i++) await call(partName(account, previous, i), 'delete')
-    await removeParts(account, head, parts)
-    if (previous?.v === 2 && (previous.g ?? 0) > 1)
-      await removeParts(account, { v: 2, g: (previous.g ?? 0) - 1 }, 1)
+      await write(partName(account, head, i), 'set', value.slice(i * chunkSize, (i + 1) * chunkSize))
+    await write(account, 'set', JSON.stringify(head))
+    // The value is written. Then what it replaces: the old generation; parts a writer that died
+    // before moving the head left beyond this generation's length; and the generation before the
+    // old one, which a writer that died after moving the head (or a cleanup that failed) left. A
+    // cleanup that still fails does not fail the write: the next write removes what it left.
+    try {
+      if (previous)
+        for (let i = 1; i < previous.parts; i++) await write(partName(account, previous, i), 'delete')
+      await removeParts(account, head, parts)
+      if (previous?.v === 2 && (previous.g ?? 0) > 1)
+        await removeParts(account, { v: 2, g: (previous.g ?? 0) - 1 }, 1)
+    } catch (error) {
+      if ((error as { cause?: { timeoutMs?: number } }).cause?.timeoutMs !== undefined) throw error
+    }
   }
 
   /** Deletes a generation's parts from `from` on, up to the first that is not there. */
   const removeParts = async (account: string, generation: Pick<Head, 'v' | 'g'>, from: number) => {
     for (let i = from; i < maxChunks; i++)
-      if (!(await call(partName(account, generation, i), 'delete'))) break
+      if (!(await write(partName(account, generation, i), 'delete'))) break
   }
 
   /** Removes a value, head first. Call under `indexLock`. */
@@ -474,8 +496,8 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
       if ((error as StoreError).code === 'ERR_CORRUPT_ENTRY') return undefined
       throw error
     })
-    const removed = (await call(account, 'delete')) === true
-    if (head) for (let i = 1; i < head.parts; i++) await call(partName(account, head, i), 'delete')
+    const removed = (await write(account, 'delete')) === true
+    if (head) for (let i = 1; i < head.parts; i++) await write(partName(account, head, i), 'delete')
     return removed || head !== undefined
   }
 
