@@ -343,3 +343,93 @@ describe.skipIf(!tmux)('a denied device login in a real terminal', () => {
     }
   }, 60_000)
 })
+
+describe('errors that name the real cause', () => {
+  /** A provider that lies about its issuer, has no metadata under /missing, and answers the token and revocation endpoints with an empty 401. */
+  async function oddProvider(): Promise<{ origin: string; close: () => Promise<void> }> {
+    const { createServer } = await import('node:http')
+    let origin = ''
+    const server = createServer((request, response) => {
+      const path = new URL(request.url ?? '/', origin).pathname
+      if (path === '/.well-known/openid-configuration') {
+        response.writeHead(200, { 'content-type': 'application/json' })
+        response.end(JSON.stringify({ issuer: 'https://other.example', token_endpoint: `${origin}/token` }))
+      } else if (path === '/ok/.well-known/openid-configuration') {
+        response.writeHead(200, { 'content-type': 'application/json' })
+        response.end(
+          JSON.stringify({
+            issuer: `${origin}/ok`,
+            token_endpoint: `${origin}/token`,
+            revocation_endpoint: `${origin}/revoke`,
+          }),
+        )
+      } else if (path === '/token' || path === '/revoke') {
+        response.writeHead(401)
+        response.end()
+      } else {
+        response.writeHead(404, { 'content-type': 'text/html' })
+        response.end('<h1>Not Found</h1>')
+      }
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) }
+  }
+
+  it('a refused connection, an issuer mismatch, a 404 and an empty 401 each say what happened', async () => {
+    const dir = newHome('keyfob-habits-')
+    const closed = await freePort()
+    const refused = await keyfob(dir, [
+      'add-oidc',
+      `http://127.0.0.1:${closed}`,
+      '--provider-id',
+      'x',
+      '--client-id',
+      'c',
+    ])
+    expect(refused.code).toBe(5)
+    expect(refused.stderr).toContain(`ECONNREFUSED 127.0.0.1:${closed}`)
+    const odd = await oddProvider()
+    try {
+      const lying = await keyfob(dir, ['add-oidc', odd.origin, '--provider-id', 'x', '--client-id', 'c'])
+      expect(lying.stderr).toContain('"https://other.example"')
+      expect(lying.stderr).toContain(`but "${odd.origin}/" was asked for`)
+      const missing = await keyfob(dir, [
+        'add-oidc',
+        `${odd.origin}/missing`,
+        '--provider-id',
+        'x',
+        '--client-id',
+        'c',
+      ])
+      expect(missing.stderr).toContain('answered 404')
+      // A stored login at a provider whose token and revocation endpoints answer an empty 401.
+      expect(
+        (
+          await keyfob(dir, [
+            'add-oidc',
+            `${odd.origin}/ok`,
+            '--provider-id',
+            'ok',
+            '--client-id',
+            'c',
+            '--no-client-secret',
+          ])
+        ).code,
+      ).toBe(0)
+      const { fileTokenStore } = await import('@keyfob/store')
+      await fileTokenStore({ dir: join(dir, 'data') }).set(
+        { issuer: `${odd.origin}/ok`, clientId: 'c' },
+        { accessToken: 'old', expiresAt: 1, refreshToken: 'rt', updatedAt: 1 },
+      )
+      const token = await keyfob(dir, ['token', '--provider-id', 'ok'])
+      expect(token.stderr).toContain('answered 401 with an empty body, not an OAuth error response')
+      expect(token.stderr).not.toContain('content-type must be application/json')
+      const logout = await keyfob(dir, ['logout', '--provider-id', 'ok'])
+      expect(logout.code).toBe(1)
+      expect(logout.stderr).toContain('answered 401 with an empty body')
+    } finally {
+      await odd.close()
+    }
+  }, 90_000)
+})
