@@ -246,9 +246,6 @@ interface Head {
   readonly data: string
 }
 
-/** Lock-free read attempts before one read under the writers' lock. */
-const READ_ATTEMPTS = 6
-
 function parseHead(text: string): Head | undefined {
   let head: unknown
   try {
@@ -399,27 +396,23 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
   }
 
   /**
-   * Reads a value without a lock: a writer puts each generation's parts under fresh names and
-   * moves the head last, and the head carries a checksum of the whole value, so a read sees one
-   * generation or retries. After a few retries (a writer busy all the time), one read under the
-   * writers' lock settles it, and reports what still fails.
+   * Reads a value. Call under `indexLock`: no writer runs meanwhile, so parts that do not match
+   * their head were left by a writer that died (`ERR_CORRUPT_ENTRY`). A call the busy Secret
+   * Service refused for a moment is tried again, twice; one that got no answer is not.
    */
-  const readValue = async (account: string, locked = false): Promise<string | undefined> => {
-    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      // An entry deleted by a writer between the Secret Service's search and its answer fails
-      // the call: that is a retry too, unless the keychain did not answer at all.
-      const text = await readOnce(account).catch((error: unknown) => {
+  const readValue = async (account: string): Promise<string | undefined> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const text = await readOnce(account)
+        if (text === 'retry')
+          throw corrupt(account, 'has parts that do not match its head (written by a process that died?)')
+        return text
+      } catch (error) {
         const timedOut = (error as { cause?: { timeoutMs?: number } }).cause?.timeoutMs !== undefined
-        if ((error as StoreError).code !== 'ERR_KEYCHAIN_UNAVAILABLE' || timedOut) throw error
-        return 'retry' as const
-      })
-      if (text !== 'retry') return text
-      await new Promise((resolve) => setTimeout(resolve, 5 * 2 ** attempt))
+        if (attempt >= 2 || (error as StoreError).code !== 'ERR_KEYCHAIN_UNAVAILABLE' || timedOut) throw error
+        await new Promise((resolve) => setTimeout(resolve, 10 * 4 ** attempt))
+      }
     }
-    const text = locked ? await readOnce(account) : await indexLock(() => readOnce(account))
-    if (text === 'retry')
-      throw corrupt(account, 'has parts that do not match its head (written by a process that died?)')
-    return text
   }
 
   /**
@@ -505,10 +498,10 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
    * The stored keys. A broken index is reported and read as empty: the logins themselves still
    * work by key, and the next change writes a new index (a broken one must not block every write).
    */
-  const readIndex = async (locked: boolean): Promise<TokenKey[]> => {
+  const readIndex = async (): Promise<TokenKey[]> => {
     let keys: unknown
     try {
-      const text = await readValue(INDEX, locked)
+      const text = await readValue(INDEX)
       if (text === undefined) return []
       keys = JSON.parse(text)
     } catch (error) {
@@ -578,36 +571,42 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
       await call(canary, 'delete')
       if (back !== 'probe') throw unavailable('a value written could not be read back', { service })
     },
+    // Reads take the writers' lock too: the parts make a read consistent on their own, but
+    // gnome-keyring-daemon was seen to hang or crash when one process removed entries while others
+    // searched and read (a loaded CI machine, and the CLI in the field). One keychain client at a
+    // time costs a file lock per read; a hung Secret Service costs every command its time limit.
     async get(key) {
       const account = accountOf(key)
-      const text = await readValue(account)
+      const text = await indexLock(() => readValue(account))
       return text === undefined ? undefined : recordOf(key, account, text)
     },
     set(key, record) {
       return indexLock(async () => {
         await writeValue(accountOf(key), JSON.stringify({ key, record }))
-        const index = await readIndex(true)
+        const index = await readIndex()
         if (!index.some((k) => same(k, key))) await writeValue(INDEX, JSON.stringify([...index, key]))
       })
     },
     delete(key) {
       return indexLock(async () => {
         const removed = await removeValue(accountOf(key))
-        const index = await readIndex(true)
+        const index = await readIndex()
         if (index.some((k) => same(k, key)))
           await writeValue(INDEX, JSON.stringify(index.filter((k) => !same(k, key))))
         return removed
       })
     },
-    async list() {
-      const out: Array<{ key: TokenKey; record: TokenRecord }> = []
-      for (const key of await readIndex(false)) {
-        const account = accountOf(key)
-        const text = await readValue(account)
-        const record = text === undefined ? undefined : recordOf(key, account, text)
-        if (record !== undefined) out.push({ key, record })
-      }
-      return out
+    list() {
+      return indexLock(async () => {
+        const out: Array<{ key: TokenKey; record: TokenRecord }> = []
+        for (const key of await readIndex()) {
+          const account = accountOf(key)
+          const text = await readValue(account)
+          const record = text === undefined ? undefined : recordOf(key, account, text)
+          if (record !== undefined) out.push({ key, record })
+        }
+        return out
+      })
     },
     lock<T>(key: TokenKey, fn: () => Promise<T>, lockOptions: LockOptions = {}) {
       const hash = createHash('sha256').update(tokenKeyId(key)).digest('hex').slice(0, 32)
