@@ -185,26 +185,50 @@ export function parseOpenEoProviders(
   })
 }
 
-/** One GET with openEO's timeout, mapping transport failures to typed errors. */
+/**
+ * One GET with openEO's timeout, body included, mapping transport failures to typed errors. The
+ * answer is read here (openEO's documents are small) so that the timer bounds the whole request
+ * and is cleared when it ends: a plain `setTimeout`, not `AbortSignal.any` with
+ * `AbortSignal.timeout`, whose timeout Node 20 can lose after a garbage collection
+ * (nodejs/node#57736).
+ */
 async function get(
   url: string,
   options: { readonly fetch?: FetchLike; readonly timeoutMs?: number; readonly signal?: AbortSignal },
   headers: Record<string, string> = {},
 ): Promise<Response> {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? 20_000)
+  const timeoutMs = options.timeoutMs ?? 20_000
+  const controller = new AbortController()
+  const onAbort = () => controller.abort(options.signal?.reason)
+  if (options.signal?.aborted) onAbort()
+  else options.signal?.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
+    timeoutMs,
+  )
   try {
-    return await (options.fetch ?? fetch)(url, {
+    const response = await (options.fetch ?? fetch)(url, {
       headers: { accept: 'application/json', ...headers },
-      signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+      signal: controller.signal,
+    })
+    const body = await response.arrayBuffer()
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
     })
   } catch (error) {
     if (options.signal?.aborted) throw new KeyfobError('ERR_ABORTED', `GET ${url} was cancelled`)
-    const timedOut = (error as { name?: string } | undefined)?.name === 'TimeoutError'
+    const timedOut =
+      controller.signal.aborted || (error as { name?: string } | undefined)?.name === 'TimeoutError'
     throw new KeyfobError(
       timedOut ? 'ERR_TIMEOUT' : 'ERR_NETWORK',
-      `GET ${url} ${timedOut ? 'timed out' : 'failed'}; check the API address and your network`,
+      `GET ${url} ${timedOut ? `timed out (no answer within ${timeoutMs} ms)` : 'failed'}; check the API address and your network`,
       { cause: { url } },
     )
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
   }
 }
 

@@ -541,3 +541,36 @@ describe('compose your own client (openEO style)', () => {
     expect(idp.control.journal.entries({ grantType: 'refresh_token' }).map((e) => e.status)).toEqual([200])
   })
 })
+
+describe('an openEO back-end that never answers', () => {
+  it('times out after a garbage collection, with a caller signal (nodejs/node#57736)', async () => {
+    const { createServer } = await import('node:net')
+    const sockets: Array<import('node:net').Socket> = []
+    const server = createServer((socket) => {
+      sockets.push(socket)
+      socket.on('error', () => {})
+      socket.resume()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const gc = () => {
+      const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun
+      if (bun) bun.gc(true)
+      else (globalThis as { gc?: () => void }).gc?.()
+    }
+    try {
+      const pending = openEoProviderSource(origin, { timeoutMs: 300 })
+        .providers({ signal: new AbortController().signal })
+        .catch((e: unknown) => e)
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        gc()
+      }
+      const error = await pending
+      expect((error as { code?: string }).code).toBe('ERR_TIMEOUT')
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  }, 10_000)
+})
