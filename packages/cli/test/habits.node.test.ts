@@ -33,8 +33,8 @@ afterAll(async () => {
   await server.close()
 })
 
-/** A home with the mock IdP configured as `mock`, its client `pw` without a stored secret. */
-async function home(options: { loggedIn?: boolean } = {}): Promise<string> {
+/** A home with the mock IdP configured as `mock`, its client (default `pw`) without a stored secret. */
+async function home(options: { loggedIn?: boolean; clientId?: string } = {}): Promise<string> {
   const dir = newHome('keyfob-habits-')
   expect(
     (
@@ -44,7 +44,7 @@ async function home(options: { loggedIn?: boolean } = {}): Promise<string> {
         '--provider-id',
         'mock',
         '--client-id',
-        'pw',
+        options.clientId ?? 'pw',
         '--no-client-secret',
       ])
     ).code,
@@ -268,16 +268,7 @@ async function freePort(): Promise<number> {
 
 describe('device login in a log', () => {
   it('writes no QR code when stderr is not a terminal', async () => {
-    const dir = newHome('keyfob-habits-')
-    await keyfob(dir, [
-      'add-oidc',
-      server.issuer,
-      '--provider-id',
-      'mock',
-      '--client-id',
-      'cli',
-      '--no-client-secret',
-    ])
+    const dir = await home({ clientId: 'cli' })
     const pending = keyfob(dir, ['login', '--timeout', '20s'])
     let userCode: string | undefined
     for (let i = 0; i < 200 && userCode === undefined; i++) {
@@ -302,16 +293,7 @@ if (!tmux && process.env.CI === 'true')
 
 describe.skipIf(!tmux)('a denied device login in a real terminal', () => {
   it('clears the spinner line before the error, and shows a QR code on a terminal', async () => {
-    const dir = newHome('keyfob-habits-')
-    await keyfob(dir, [
-      'add-oidc',
-      server.issuer,
-      '--provider-id',
-      'mock',
-      '--client-id',
-      'cli',
-      '--no-client-secret',
-    ])
+    const dir = await home({ clientId: 'cli' })
     const session = `keyfob-deny-${process.pid}`
     const screen = () => spawnSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' }).stdout
     const until = async (text: string) => {
