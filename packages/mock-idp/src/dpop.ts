@@ -194,14 +194,15 @@ export async function readDpopProof(
       currentDate: new Date(p.clock.now()),
     }))
   } catch (error) {
-    if (error instanceof joseErrors.JOSEError || error instanceof TypeError) {
-      const reason =
-        error instanceof joseErrors.JWSSignatureVerificationFailed
-          ? 'the signature does not verify with the jwk in its header'
-          : truncate(error.message, 120)
-      throw invalid(`the DPoP proof is rejected: ${reason}`)
-    }
-    throw error
+    // Everything here comes from the request: jose's errors, and WebCrypto's DataError for a
+    // point that is not on the curve, alike mean the proof is bad.
+    const reason =
+      error instanceof joseErrors.JWSSignatureVerificationFailed
+        ? 'the signature does not verify with the jwk in its header'
+        : error instanceof Error
+          ? truncate(error.message, 120)
+          : 'it does not verify'
+    throw invalid(`the DPoP proof is rejected: ${reason}`)
   }
   const { jti, htm, htu, iat, nonce, ath } = payload as JWTPayload & Record<string, unknown>
   if (typeof jti === 'string') entry.jti = truncate(jti, 80)

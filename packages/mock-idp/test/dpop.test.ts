@@ -180,6 +180,11 @@ describe('DPoP proof checks at the token endpoint (RFC 9449 §4.3): each attack 
       says: 'private',
     },
     {
+      name: 'a jwk that is no point on its curve',
+      make: (idp, key) => proof(idp, key, { header: { jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } } }),
+      says: 'rejected',
+    },
+    {
       name: 'no jwk',
       make: (idp, key) => proof(idp, key, { header: { jwk: undefined } }),
       says: 'jwk',

@@ -79,7 +79,7 @@ describe('openid-client against the mock IdP over HTTP', () => {
     const claims = decodeJwt(tokens.access_token).payload
     expect(claims.aud).toEqual([API, FILES])
     expect((claims.cnf as { jkt: string }).jkt).toBe(
-      (server.idp.control.journal.entries({ endpoint: 'token' }).at(-1)?.dpop ?? {}).jkt,
+      server.idp.control.journal.entries({ endpoint: 'token' }).at(-1)?.dpop?.jkt,
     )
     const info = await client.fetchUserInfo(config, tokens.access_token, 'alice', { DPoP })
     expect(info.sub).toBe('alice')
