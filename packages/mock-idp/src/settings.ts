@@ -158,6 +158,9 @@ export function resolveSettings(options: MockIdpOptions): Settings {
   }
   const dpop = options.dpop ?? {}
   const resources = options.resources
+  if (resources !== undefined && !Array.isArray(resources)) {
+    throw new MockIdpError('ERR_INVALID_OPTION', 'resources must be an array of absolute URIs')
+  }
   for (const resource of resources ?? []) {
     const problem = resourceProblem(resource)
     if (problem !== undefined) throw new MockIdpError('ERR_INVALID_OPTION', `resources: ${problem}`)
@@ -295,6 +298,22 @@ export function checkClient(client: MockClient, supportedScopes: readonly string
       'ERR_INVALID_OPTION',
       `client ${id}: private_key_jwt needs jwks with the client's public keys`,
     )
+  }
+  for (const flag of [
+    'dpopBoundAccessTokens',
+    'requireDpopNonce',
+    'requirePushedAuthorizationRequests',
+  ] as const) {
+    const value = client[flag]
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new MockIdpError(
+        'ERR_INVALID_OPTION',
+        `client ${id}: ${flag} must be true or false, got ${JSON.stringify(value)}`,
+      )
+    }
+  }
+  if (client.resources !== undefined && !Array.isArray(client.resources)) {
+    throw new MockIdpError('ERR_INVALID_OPTION', `client ${id}: resources must be an array of absolute URIs`)
   }
   for (const resource of client.resources ?? []) {
     const problem = resourceProblem(resource)

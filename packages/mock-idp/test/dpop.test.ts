@@ -514,3 +514,25 @@ describe('DPoP-bound tokens at userinfo (RFC 9449 §7)', () => {
     expect(answer.headers.get('www-authenticate')).toMatch(/^DPoP /)
   })
 })
+
+describe('options of DPoP, PAR and resource indicators', () => {
+  it('refuses bad values with ERR_INVALID_OPTION naming the option', async () => {
+    const cases: ReadonlyArray<readonly [Parameters<typeof idpWith>[0], string]> = [
+      [{ dpop: { proofWindowS: -1 } }, 'dpop.proofWindowS'],
+      [{ dpop: { nonceLifetimeS: 0 } }, 'dpop.nonceLifetimeS'],
+      [{ lifetimes: { requestUriS: Number.NaN } }, 'lifetimes.requestUriS'],
+      [{ resources: ['https://api.example/#x'] }, 'fragment'],
+      [{ resources: 'https://api.example/' as never }, 'array'],
+      [{ clients: [{ clientId: 'c', dpopBoundAccessTokens: 'yes' as never }] }, 'dpopBoundAccessTokens'],
+      [{ clients: [{ clientId: 'c', resources: ['relative/path'] }] }, 'absolute URI'],
+    ]
+    for (const [options, names] of cases) {
+      const error = await idpWith(options).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION' })
+      expect(String((error as Error).message)).toContain(names)
+    }
+  })
+})
