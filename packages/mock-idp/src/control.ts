@@ -315,6 +315,15 @@ export function createControl(p: Provider): MockIdpControl {
           typeof options.scope === 'string'
             ? options.scope.split(' ').filter(Boolean)
             : [...(options.scope ?? [])]
+        if (
+          options.jkt !== undefined &&
+          !(typeof options.jkt === 'string' && /^[A-Za-z0-9_-]{43}$/.test(options.jkt))
+        ) {
+          throw new MockIdpError(
+            'ERR_INVALID_OPTION',
+            'jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key (RFC 7638, 43 characters)',
+          )
+        }
         const grant = isUser ? p.newGrant(client.clientId, sub, scope, p.clock.now()) : undefined
         return issueTokens(p, {
           client,

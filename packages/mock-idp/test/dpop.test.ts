@@ -97,6 +97,11 @@ describe('DPoP-bound tokens', () => {
     const minted = await idp.control.tokens.issue({ clientId: 'svc', jkt: key.jkt })
     expect(minted.token_type).toBe('DPoP')
     expect(decodeJwt(minted.access_token).payload.cnf).toEqual({ jkt: key.jkt })
+    const refused = await idp.control.tokens.issue({ clientId: 'svc', jkt: 'short' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(refused).toMatchObject({ code: 'ERR_INVALID_OPTION' })
   })
 })
 
@@ -210,6 +215,9 @@ describe('DPoP proof checks at the token endpoint (RFC 9449 §4.3): each attack 
       expect(String(answer.body.error_description)).toContain(attack.says)
       expect(answer.headers.get('cache-control')).toBe('no-store')
       expect(idp.control.stats().accessTokens).toBe(0)
+      // Whatever the proof held, the journal never shows private key material.
+      const journal = JSON.stringify(idp.control.journal.entries())
+      expect(journal).not.toContain(String((await exportJWK(key.privateKey)).d))
     })
   }
 
