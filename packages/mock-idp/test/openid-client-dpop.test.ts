@@ -16,6 +16,8 @@ let server: MockIdpServer
 
 beforeAll(async () => {
   server = await serve({
+    // openid-client waits one interval before its first poll.
+    deviceIntervalS: 0.05,
     clients: [
       { clientId: 'cli', redirectUris: [REDIRECT] },
       { clientId: 'svc', clientSecret: 'svc-secret' },
@@ -121,6 +123,47 @@ describe('openid-client against the mock IdP over HTTP', () => {
         .map((e) => e.error ?? e.status)
       // One use_dpop_nonce, then the client sends the nonce it was given every time.
       expect(errors).toEqual(['use_dpop_nonce', 200, 200])
+    } finally {
+      server.idp.control.dpop.requireNonce(undefined)
+    }
+  })
+
+  it('device flow with DPoP, and a push that learns the nonce before the code exchange', async () => {
+    const config = await configFor('cli')
+    const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('PS256'))
+    const started = await client.initiateDeviceAuthorization(config, { scope: 'openid', resource: API })
+    server.idp.control.devices.approve(started.user_code)
+    const device = await client.pollDeviceAuthorizationGrant(config, started, undefined, { DPoP })
+    expect(device.token_type).toBe('dpop')
+    expect(decodeJwt(device.access_token).payload.aud).toBe(API)
+
+    server.idp.control.dpop.requireNonce(true)
+    try {
+      const since = server.idp.control.journal.entries().at(-1)?.seq ?? 0
+      const verifier = client.randomPKCECodeVerifier()
+      const url = await client.buildAuthorizationUrlWithPAR(
+        config,
+        {
+          redirect_uri: REDIRECT,
+          scope: 'openid',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+        },
+        { DPoP },
+      )
+      const tokens = await client.authorizationCodeGrant(
+        config,
+        await follow(url),
+        { pkceCodeVerifier: verifier },
+        undefined,
+        { DPoP },
+      )
+      expect(tokens.token_type).toBe('dpop')
+      const seen = server.idp.control.journal
+        .entries({ sinceSeq: since })
+        .filter((e) => e.dpop !== undefined)
+        .map((e) => `${e.endpoint} ${e.error ?? e.status}`)
+      expect(seen).toEqual(['par use_dpop_nonce', 'par 201', 'token 200'])
     } finally {
       server.idp.control.dpop.requireNonce(undefined)
     }
