@@ -134,16 +134,18 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
   if (!found) throw invalidToken(scheme, 'the access token is invalid, expired or revoked')
   const { record } = found
   log.clientId = record.clientId
-  if (record.jkt !== undefined) {
-    // RFC 9449 §7: a DPoP-bound token is good only with a proof of its key, never as Bearer.
-    if (scheme !== 'dpop') {
-      throw new OAuthFailure(
-        401,
-        'invalid_token',
-        'the access token is DPoP-bound; send it as "Authorization: DPoP" with a DPoP proof',
-        { 'www-authenticate': dpopChallenge('invalid_token', 'the access token is DPoP-bound') },
-      )
-    }
+  // RFC 9449 §7: a DPoP-bound token is good only with a proof of its key, never as Bearer.
+  if (record.jkt !== undefined && scheme !== 'dpop') {
+    throw new OAuthFailure(
+      401,
+      'invalid_token',
+      'the access token is DPoP-bound; send it as "Authorization: DPoP" with a DPoP proof',
+      { 'www-authenticate': dpopChallenge('invalid_token', 'the access token is DPoP-bound') },
+    )
+  }
+  if (scheme === 'dpop') {
+    // §7.1: the DPoP scheme always comes with a proof. An unbound token is accepted with one, as
+    // oidc-provider does: the proof adds nothing, but takes nothing away either.
     const proof = await readDpopProof(p, request, log, {
       htm: request.method,
       htu: p.url('/userinfo'),
@@ -151,16 +153,16 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
       accessToken: token,
       resource: true,
     })
-    if (proof?.jkt !== record.jkt) {
-      const description = proof
+    const description = !proof
+      ? 'the DPoP scheme needs a DPoP proof'
+      : record.jkt !== undefined && proof.jkt !== record.jkt
         ? "the DPoP proof's key is not the one the access token is bound to"
-        : 'a DPoP-bound access token needs a DPoP proof'
+        : undefined
+    if (description !== undefined) {
       throw new OAuthFailure(401, 'invalid_dpop_proof', description, {
         'www-authenticate': dpopChallenge('invalid_dpop_proof', description),
       })
     }
-  } else if (scheme === 'dpop') {
-    throw invalidToken(scheme, 'the access token is not DPoP-bound; send it as "Authorization: Bearer"')
   }
   if (!record.scope.includes('openid')) {
     throw new OAuthFailure(

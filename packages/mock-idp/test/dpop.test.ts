@@ -514,12 +514,22 @@ describe('DPoP-bound tokens at userinfo (RFC 9449 §7)', () => {
     expect(((await otherKey.json()) as Record<string, unknown>).error_description).toContain('bound to')
   })
 
-  it('refuses an unbound token sent with the DPoP scheme', async () => {
+  it('accepts an unbound token with the DPoP scheme and a valid proof, never without a proof', async () => {
     const idp = await idpWith()
+    const key = await dpopKey()
     const minted = await idp.control.tokens.issue({ clientId: 'cli', sub: 'alice', scope: 'openid' })
-    const answer = await get(idp, { authorization: `DPoP ${minted.access_token}` })
-    expect(answer.status).toBe(401)
-    expect(answer.headers.get('www-authenticate')).toMatch(/^DPoP /)
+    const bare = await get(idp, { authorization: `DPoP ${minted.access_token}` })
+    expect(bare.status).toBe(401)
+    expect(bare.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_dpop_proof"/)
+    const proven = await get(idp, {
+      authorization: `DPoP ${minted.access_token}`,
+      dpop: await proof(idp, key, {
+        htm: 'GET',
+        htu: `${idp.issuer}/userinfo`,
+        ath: await ath(minted.access_token),
+      }),
+    })
+    expect(proven.status).toBe(200)
   })
 })
 
