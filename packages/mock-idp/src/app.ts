@@ -1,6 +1,6 @@
 /** The Hono app: routing, fault injection, journaling, CORS and the error boundary. @module */
 import { type Context, Hono } from 'hono'
-import { authorize, login } from './authorize.ts'
+import { authorize, login, pushedAuthorization } from './authorize.ts'
 import type { MockIdpControl } from './control.ts'
 import { controlApp } from './control-http.ts'
 import {
@@ -14,7 +14,7 @@ import {
 } from './endpoints.ts'
 import { MockIdpError } from './errors.ts'
 import type { FaultRule } from './faults.ts'
-import type { EndpointName, LogDraft } from './journal.ts'
+import type { DpopJournal, EndpointName, LogDraft } from './journal.ts'
 import type { Provider } from './provider.ts'
 import { deviceAuthorization, token } from './token.ts'
 import { sleep } from './util.ts'
@@ -36,6 +36,7 @@ const ROUTES: ReadonlyArray<readonly [string, EndpointName, Handler]> = [
   ['/revoke', 'revocation', revoke],
   ['/end_session', 'end_session', endSession],
   ['/register', 'registration', register],
+  ['/par', 'par', pushedAuthorization],
 ]
 
 async function discovery(p: Provider, request: Request): Promise<Response> {
@@ -160,7 +161,7 @@ async function withCors(c: Context, answer: () => Promise<Response>): Promise<Re
   if (c.req.method === 'OPTIONS') return preflight(origin)
   const response = await answer()
   response.headers.set('access-control-allow-origin', '*')
-  response.headers.set('access-control-expose-headers', 'WWW-Authenticate')
+  response.headers.set('access-control-expose-headers', 'WWW-Authenticate, DPoP-Nonce')
   return response
 }
 
@@ -180,6 +181,12 @@ function preflight(origin: string): Response {
 
 function notFound(path: string): Response {
   return errorResponse(new OAuthFailure(404, 'invalid_request', `no endpoint at ${path.slice(0, 100)}`))
+}
+
+/** The journal's DPoP record, with the nonce the answer handed out. */
+function dpopEntry(draft: DpopJournal, response: Response): DpopJournal {
+  const issued = response.headers.get('dpop-nonce')
+  return issued === null ? { ...draft } : { ...draft, issuedNonce: issued }
 }
 
 /** Runs one request through fault rules, the handler and the journal. */
@@ -224,6 +231,7 @@ async function run(
     status: response.status,
     ...(log.error !== undefined ? { error: log.error } : {}),
     ...(fault ? { fault: true } : {}),
+    ...(log.dpop !== undefined ? { dpop: dpopEntry(log.dpop, response) } : {}),
   })
   return response
 }

@@ -1,5 +1,7 @@
 /** The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2) and its login form. @module */
 
+import { authenticatedForm } from './client-auth.ts'
+import { nonceRequired, readDpopProof } from './dpop.ts'
 import { loginPage } from './html.ts'
 import { type LogDraft, redactParams } from './journal.ts'
 import { readChallenge } from './pkce.ts'
@@ -7,7 +9,13 @@ import type { Provider } from './provider.ts'
 import { grantsOf, isConfidential } from './settings.ts'
 import type { MockClient, MockUser } from './types.ts'
 import { parseScope, randomToken, timingSafeEqual } from './util.ts'
-import { fail, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
+import { allValues, fail, json, OAuthFailure, parseParams, readForm, required, truncate } from './wire.ts'
+
+/** The prefix of the `request_uri` values the PAR endpoint hands out (RFC 9126 §2.2). */
+const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:'
+
+/** A JWK SHA-256 thumbprint, base64url (RFC 7638, RFC 9449 §10). */
+const JKT = /^[A-Za-z0-9_-]{43}$/
 
 const PENDING_LOGIN_MS = 10 * 60 * 1000
 
@@ -56,7 +64,7 @@ export function localhostAnyPort(p: Provider, client: MockClient): boolean {
 
 /** GET or POST /authorize. @internal */
 export async function authorize(p: Provider, request: Request, log: LogDraft): Promise<Response> {
-  const params =
+  let params: ReadonlyMap<string, string> =
     request.method === 'POST' ? await readForm(request) : parseParams(new URL(request.url).searchParams)
   log.params = redactParams(params)
   // Until client and redirect URI are known good, errors are answered here, never redirected.
@@ -64,6 +72,11 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
   log.clientId = clientId
   const client = p.clients.get(clientId)
   if (!client) throw fail('invalid_request', `unknown client "${truncate(clientId)}"`)
+  const requestUri = params.get('request_uri')
+  if (requestUri !== undefined) {
+    params = takePushedRequest(p, client, requestUri)
+    log.params = { ...redactParams(params), request_uri: requestUri }
+  }
   const redirectUri = required(params, 'redirect_uri')
   if (!redirectUriMatches(client.redirectUris ?? [], redirectUri, localhostAnyPort(p, client))) {
     const hint =
@@ -76,6 +89,12 @@ export async function authorize(p: Provider, request: Request, log: LogDraft): P
     )
   }
   try {
+    if (requestUri === undefined && parRequired(p, client)) {
+      throw new AuthorizationError(
+        'invalid_request',
+        `client ${client.clientId} must push its authorization requests to ${p.url('/par')} and send the request_uri (require_pushed_authorization_requests, RFC 9126 §5)`,
+      )
+    }
     const checked = checkAuthorizationRequest(p, client, params)
     const prompt = new Set(parseScope(params.get('prompt')))
     const showForm = prompt.has('login') || (p.settings.login === 'form' && !params.has('login_hint'))
@@ -156,11 +175,102 @@ export async function login(p: Provider, request: Request, log: LogDraft): Promi
   return issueCode(p, client, params, checkAuthorizationRequest(p, client, params), user)
 }
 
+/** Whether a client must use PAR: its own setting, else the IdP's. @internal */
+export function parRequired(p: Provider, client: MockClient): boolean {
+  return client.requirePushedAuthorizationRequests ?? p.settings.requirePar
+}
+
+/**
+ * The pushed parameters a `request_uri` stands for, used up (RFC 9126 §4: single use, bound to
+ * the client that pushed it, short-lived on the IdP clock).
+ */
+function takePushedRequest(p: Provider, client: MockClient, requestUri: string): ReadonlyMap<string, string> {
+  if (!requestUri.startsWith(REQUEST_URI_PREFIX)) {
+    throw fail(
+      'invalid_request_uri',
+      `request_uri "${truncate(requestUri, 100)}" was not issued by this IdP's PAR endpoint (${p.url('/par')}); only pushed requests are supported`,
+    )
+  }
+  const pushed = p.state.requestUris.get(requestUri)
+  if (!pushed || pushed.clientId !== client.clientId) {
+    throw fail(
+      'invalid_request_uri',
+      `request_uri is unknown, already used, or was pushed by another client than ${client.clientId}; push the request again`,
+    )
+  }
+  p.state.requestUris.delete(requestUri)
+  if (pushed.expMs <= p.clock.now()) {
+    throw fail(
+      'invalid_request_uri',
+      `request_uri has expired (it lives ${p.settings.requestUriS} s, lifetimes.requestUriS); push the request again`,
+    )
+  }
+  return pushed.params
+}
+
+/** POST /par: a pushed authorization request (RFC 9126 §2). @internal */
+export async function pushedAuthorization(p: Provider, request: Request, log: LogDraft): Promise<Response> {
+  const { params, client } = await authenticatedForm(p, request, log, '/par')
+  if (params.has('request_uri')) {
+    throw fail('invalid_request', 'a pushed authorization request must not carry request_uri (RFC 9126 §2.1)')
+  }
+  const bodyId = params.get('client_id')
+  if (bodyId !== undefined && bodyId !== client.clientId) {
+    throw fail(
+      'invalid_request',
+      `client_id "${truncate(bodyId)}" differs from the authenticated client ${client.clientId}`,
+    )
+  }
+  params.set('client_id', client.clientId)
+  const redirectUri = required(params, 'redirect_uri')
+  if (!redirectUriMatches(client.redirectUris ?? [], redirectUri, localhostAnyPort(p, client))) {
+    throw fail(
+      'invalid_request',
+      `redirect_uri "${truncate(redirectUri, 200)}" is not registered for client ${client.clientId}`,
+    )
+  }
+  const nonce = nonceRequired(p, client)
+  const proof = await readDpopProof(p, request, log, {
+    htm: 'POST',
+    htu: p.url('/par'),
+    nonceRequired: nonce,
+  })
+  if (proof) {
+    const given = params.get('dpop_jkt')
+    if (given !== undefined && given !== proof.jkt) {
+      throw fail(
+        'invalid_request',
+        "dpop_jkt differs from the thumbprint of the DPoP proof's key (RFC 9449 §10.1); send one of them, or both for the same key",
+      )
+    }
+    params.set('dpop_jkt', proof.jkt)
+  }
+  try {
+    checkAuthorizationRequest(p, client, params)
+  } catch (error) {
+    if (error instanceof AuthorizationError) throw fail(error.error, error.description)
+    throw error
+  }
+  const requestUri = `${REQUEST_URI_PREFIX}${randomToken(24)}`
+  p.state.requestUris.set(requestUri, {
+    clientId: client.clientId,
+    params,
+    expMs: p.clock.now() + p.settings.requestUriS * 1000,
+  })
+  return json(
+    { request_uri: requestUri, expires_in: p.settings.requestUriS },
+    201,
+    proof && nonce ? { 'dpop-nonce': p.dpopNonces.current() } : {},
+  )
+}
+
 interface CheckedRequest {
   readonly scope: readonly string[]
   readonly requestedScope: readonly string[]
   readonly codeChallenge: string | undefined
   readonly method: 'S256' | 'plain' | undefined
+  readonly dpopJkt: string | undefined
+  readonly resources: readonly string[]
 }
 
 class AuthorizationError extends Error {
@@ -200,13 +310,18 @@ function checkAuthorizationRequest(
       `response_mode "${truncate(responseMode)}" is not supported; use "query"`,
     )
   }
-  for (const unsupported of ['request', 'request_uri']) {
-    if (params.has(unsupported)) {
-      throw new AuthorizationError(
-        `${unsupported}_not_supported`,
-        `the "${unsupported}" parameter is not supported`,
-      )
-    }
+  if (params.has('request')) {
+    throw new AuthorizationError(
+      'request_not_supported',
+      'the "request" parameter (a request object) is not supported; push the parameters to the PAR endpoint instead',
+    )
+  }
+  const dpopJkt = params.get('dpop_jkt')
+  if (dpopJkt !== undefined && !JKT.test(dpopJkt)) {
+    throw new AuthorizationError(
+      'invalid_request',
+      `dpop_jkt "${truncate(dpopJkt)}" is not a base64url SHA-256 JWK thumbprint (RFC 9449 §10)`,
+    )
   }
   // Scope and PKCE failures are errors to redirect with, not JSON answers.
   try {
@@ -214,7 +329,8 @@ function checkAuthorizationRequest(
     const scope = p.grantScope(client, requestedScope)
     const pkceRequired = client.requirePkce ?? !isConfidential(client)
     const { codeChallenge, method } = readChallenge(params, client, pkceRequired)
-    return { scope, requestedScope, codeChallenge, method }
+    const resources = p.checkResources(client, allValues(params, 'resource'))
+    return { scope, requestedScope, codeChallenge, method, dpopJkt, resources }
   } catch (error) {
     if (error instanceof OAuthFailure) throw new AuthorizationError(error.error, error.description)
     throw error
@@ -241,6 +357,8 @@ function issueCode(
     codeChallengeMethod: checked.method,
     expMs: now + p.settings.authorizationCodeS * 1000,
     authTimeMs: now,
+    dpopJkt: checked.dpopJkt,
+    resources: checked.resources,
     used: false,
     grantId: undefined,
   })

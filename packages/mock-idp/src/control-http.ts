@@ -205,6 +205,23 @@ export function controlApp(p: Provider, control: MockIdpControl, journaled: Jour
     })
   })
 
+  app.get('/dpop', () => json(control.dpop.info()))
+  app.post('/dpop', async (c) => {
+    const b = await body(c.req.raw)
+    if ('requireNonce' in b) {
+      const on = b.requireNonce
+      if (on !== null && typeof on !== 'boolean') {
+        throw new MockIdpError(
+          'ERR_INVALID_OPTION',
+          'requireNonce must be true, false or null (back to the settings)',
+        )
+      }
+      control.dpop.requireNonce(on ?? undefined)
+    }
+    if (b.rotate === true) control.dpop.rotateNonce()
+    return json(control.dpop.info())
+  })
+
   app.get('/stats', () => json(control.stats()))
 
   app.post('/reset', () => {

@@ -6,7 +6,7 @@ import { type ClaimOverrides, issueTokens, signJwt, type TokenResponse } from '.
 import type { JournalEntry, JournalFilter } from './journal.ts'
 import { info, type KeyInfo } from './keys.ts'
 import type { Provider } from './provider.ts'
-import { checkClient, checkUser } from './settings.ts'
+import { checkClient, checkUser, isConfidential } from './settings.ts'
 import type { DeviceRecord } from './state.ts'
 import type { MockClient, MockIdpLimits, MockUser, SigningAlg } from './types.ts'
 
@@ -46,6 +46,10 @@ export interface StateStats {
   readonly pendingLogins: number
   /** Used `private_key_jwt` assertion ids. */
   readonly assertions: number
+  /** Used DPoP proof ids, kept while their `iat` is in the window. */
+  readonly dpopProofs: number
+  /** Pushed authorization requests (RFC 9126) not yet used or expired. */
+  readonly requestUris: number
   /** Journal entries. */
   readonly journal: number
 }
@@ -64,6 +68,19 @@ export interface IssueTokenOptions {
   readonly refresh?: boolean
   /** An ID token `nonce`. */
   readonly nonce?: string
+  /**
+   * Binds the access token to a DPoP key: its JWK SHA-256 thumbprint (RFC 7638), which becomes
+   * `cnf.jkt` and makes `token_type` `DPoP` (RFC 9449 §6).
+   */
+  readonly jkt?: string
+}
+
+/** The DPoP nonce switch and the nonce now handed out (RFC 9449 §8). */
+export interface DpopNonceInfo {
+  /** Whether the control switch forces nonces on (`true`) or off (`false`), or leaves it to the settings (`undefined`). */
+  readonly requireNonce: boolean | undefined
+  /** The nonce a client gets in the `DPoP-Nonce` header now. */
+  readonly nonce: string
 }
 
 /**
@@ -162,6 +179,18 @@ export interface MockIdpControl {
      */
     sign(claims: Readonly<Record<string, unknown>>, options?: { readonly typ?: string }): Promise<string>
   }
+  /** DPoP server nonces (RFC 9449 §8); over HTTP `GET /dpop` and `POST /dpop` with `{ requireNonce?, rotate? }`. */
+  readonly dpop: {
+    /**
+     * Forces server nonces on (`true`: every client's proofs need one) or off (`false`), or
+     * (`undefined`) leaves it to each client's `requireDpopNonce` and the `dpop.nonce` option.
+     */
+    requireNonce(on: boolean | undefined): DpopNonceInfo
+    /** Hands out a new nonce now; the previous one stays good until the next rotation. */
+    rotateNonce(): DpopNonceInfo
+    /** The switch and the current nonce. */
+    info(): DpopNonceInfo
+  }
   /** How many entries each state map holds (over HTTP: `GET /stats`). */
   stats(): StateStats
   /** Forgets every grant, token, code, device code, fault and journal entry; users and clients go back to the options; the clock goes back to real time. */
@@ -179,6 +208,10 @@ function deviceInfo(p: Provider, d: DeviceRecord): DeviceInfo {
     expired: d.expMs <= p.clock.now(),
     intervalS: d.intervalS,
   }
+}
+
+function dpopInfo(p: Provider): DpopNonceInfo {
+  return { requireNonce: p.dpopNonceSwitch, nonce: p.dpopNonces.current() }
 }
 
 /** Builds the in-process control object of a provider. @internal */
@@ -282,6 +315,15 @@ export function createControl(p: Provider): MockIdpControl {
           typeof options.scope === 'string'
             ? options.scope.split(' ').filter(Boolean)
             : [...(options.scope ?? [])]
+        if (
+          options.jkt !== undefined &&
+          !(typeof options.jkt === 'string' && /^[A-Za-z0-9_-]{43}$/.test(options.jkt))
+        ) {
+          throw new MockIdpError(
+            'ERR_INVALID_OPTION',
+            'jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key (RFC 7638, 43 characters)',
+          )
+        }
         const grant = isUser ? p.newGrant(client.clientId, sub, scope, p.clock.now()) : undefined
         return issueTokens(p, {
           client,
@@ -292,9 +334,28 @@ export function createControl(p: Provider): MockIdpControl {
             options.refresh ?? (isUser && (client.grantTypes ?? ['refresh_token']).includes('refresh_token')),
           nonce: options.nonce,
           audience: options.audience,
+          jkt: options.jkt,
+          refreshJkt: isConfidential(client) ? undefined : options.jkt,
         })
       },
       sign: (claims, options = {}) => signJwt(p, { ...claims }, options.typ ?? 'at+jwt'),
+    },
+    dpop: {
+      requireNonce(on) {
+        if (on !== undefined && typeof on !== 'boolean') {
+          throw new MockIdpError(
+            'ERR_INVALID_OPTION',
+            `requireNonce takes true, false or undefined, got ${String(on)}`,
+          )
+        }
+        p.dpopNonceSwitch = on
+        return dpopInfo(p)
+      },
+      rotateNonce() {
+        p.dpopNonces.rotate()
+        return dpopInfo(p)
+      },
+      info: () => dpopInfo(p),
     },
     stats: () => p.stats(),
     reset() {

@@ -6,6 +6,7 @@
 
 import { localhostAnyPort, redirectUriMatches } from './authorize.ts'
 import { authenticatedForm } from './client-auth.ts'
+import { DPOP_ALGS, dpopChallenge, readDpopProof } from './dpop.ts'
 import { MockIdpError } from './errors.ts'
 import { devicePage, page } from './html.ts'
 import { findAccessToken, releasedClaims, SUPPORTED_CLAIMS, verifyOwnJwt } from './issuing.ts'
@@ -48,6 +49,8 @@ export function metadata(p: Provider): Record<string, unknown> {
     revocation_endpoint: p.url('/revoke'),
     end_session_endpoint: p.url('/end_session'),
     ...(p.settings.registration ? { registration_endpoint: p.url('/register') } : {}),
+    pushed_authorization_request_endpoint: p.url('/par'),
+    require_pushed_authorization_requests: p.settings.requirePar,
     scopes_supported: p.settings.scopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
@@ -65,11 +68,15 @@ export function metadata(p: Provider): Record<string, unknown> {
     request_uri_parameter_supported: false,
     authorization_response_iss_parameter_supported: true,
     prompt_values_supported: ['none', 'login'],
+    dpop_signing_alg_values_supported: DPOP_ALGS,
   }
 }
 
-/** Reads the bearer token of a resource request (RFC 6750 §2.1 header or §2.2 form body). */
-async function bearer(request: Request): Promise<string> {
+/**
+ * Reads the access token of a resource request: the RFC 6750 §2.1 `Bearer` header or §2.2 form
+ * body, or the RFC 9449 §7.1 `DPoP` header.
+ */
+async function presentedToken(request: Request): Promise<{ scheme: 'bearer' | 'dpop'; token: string }> {
   const header = request.headers.get('authorization')
   let fromBody: string | undefined
   if (
@@ -86,18 +93,30 @@ async function bearer(request: Request): Promise<string> {
       bearerChallenge('invalid_request'),
     )
   }
-  if (fromBody !== undefined) return fromBody
+  if (fromBody !== undefined) return { scheme: 'bearer', token: fromBody }
   if (header === null) throw new OAuthFailure(401, 'invalid_token', 'no access token', bearerChallenge())
-  const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)
-  if (!match?.[1]) {
+  const match = /^(bearer|dpop) +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)
+  if (!match?.[1] || !match[2]) {
     throw new OAuthFailure(
       401,
       'invalid_token',
-      'the Authorization header is not a Bearer token',
+      'the Authorization header is neither a Bearer nor a DPoP token',
       bearerChallenge('invalid_token'),
     )
   }
-  return match[1]
+  return { scheme: match[1].toLowerCase() === 'dpop' ? 'dpop' : 'bearer', token: match[2] }
+}
+
+/** A 401 `invalid_token` with the challenge of the scheme the client used. */
+function invalidToken(scheme: 'bearer' | 'dpop', description: string): OAuthFailure {
+  return new OAuthFailure(
+    401,
+    'invalid_token',
+    description,
+    scheme === 'dpop'
+      ? { 'www-authenticate': dpopChallenge('invalid_token', description) }
+      : bearerChallenge('invalid_token', description),
+  )
 }
 
 /** GET/POST /userinfo. @internal */
@@ -110,24 +129,49 @@ export async function userinfo(p: Provider, request: Request, log: LogDraft): Pr
       { allow: 'GET, POST' },
     )
   }
-  const token = await bearer(request)
+  const { scheme, token } = await presentedToken(request)
   const found = await findAccessToken(p, token)
-  if (!found) {
+  if (!found) throw invalidToken(scheme, 'the access token is invalid, expired or revoked')
+  const { record } = found
+  log.clientId = record.clientId
+  // RFC 9449 §7: a DPoP-bound token is good only with a proof of its key, never as Bearer.
+  if (record.jkt !== undefined && scheme !== 'dpop') {
     throw new OAuthFailure(
       401,
       'invalid_token',
-      'the access token is invalid, expired or revoked',
-      bearerChallenge('invalid_token', 'the access token is invalid, expired or revoked'),
+      'the access token is DPoP-bound; send it as "Authorization: DPoP" with a DPoP proof',
+      { 'www-authenticate': dpopChallenge('invalid_token', 'the access token is DPoP-bound') },
     )
   }
-  const { record } = found
-  log.clientId = record.clientId
+  if (scheme === 'dpop') {
+    // §7.1: the DPoP scheme always comes with a proof. An unbound token is accepted with one, as
+    // oidc-provider does: the proof adds nothing, but takes nothing away either.
+    const proof = await readDpopProof(p, request, log, {
+      htm: request.method,
+      htu: p.url('/userinfo'),
+      nonceRequired: false,
+      accessToken: token,
+      resource: true,
+    })
+    const description = !proof
+      ? 'the DPoP scheme needs a DPoP proof'
+      : record.jkt !== undefined && proof.jkt !== record.jkt
+        ? "the DPoP proof's key is not the one the access token is bound to"
+        : undefined
+    if (description !== undefined) {
+      throw new OAuthFailure(401, 'invalid_dpop_proof', description, {
+        'www-authenticate': dpopChallenge('invalid_dpop_proof', description),
+      })
+    }
+  }
   if (!record.scope.includes('openid')) {
     throw new OAuthFailure(
       403,
       'insufficient_scope',
       'userinfo needs an access token with the "openid" scope',
-      bearerChallenge('insufficient_scope'),
+      scheme === 'dpop'
+        ? { 'www-authenticate': dpopChallenge('insufficient_scope') }
+        : bearerChallenge('insufficient_scope'),
     )
   }
   const user = p.users.get(record.sub)
@@ -168,7 +212,9 @@ async function accessInfo(p: Provider, token: string): Promise<Record<string, un
     client_id: record.clientId,
     ...(record.scope.length > 0 ? { scope: record.scope.join(' ') } : {}),
     ...(record.username !== undefined ? { username: record.username } : {}),
-    token_type: 'Bearer',
+    // RFC 9449 §6.2: the key binding, for resource servers that introspect.
+    ...(record.jkt !== undefined ? { cnf: { jkt: record.jkt } } : {}),
+    token_type: record.jkt !== undefined ? 'DPoP' : 'Bearer',
     exp: Math.floor(record.expMs / 1000),
     iat: Math.floor(record.iatMs / 1000),
     jti: record.id.length <= 24 ? record.id : undefined,
@@ -186,6 +232,7 @@ async function refreshInfo(p: Provider, token: string): Promise<Record<string, u
     sub: grant.sub,
     client_id: record.clientId,
     ...(grant.scope.length > 0 ? { scope: grant.scope.join(' ') } : {}),
+    ...(record.jkt !== undefined ? { cnf: { jkt: record.jkt } } : {}),
     token_type: 'refresh_token',
     exp: Math.floor(record.expMs / 1000),
     iat: Math.floor(record.iatMs / 1000),
@@ -350,6 +397,13 @@ export async function register(p: Provider, request: Request, log: LogDraft): Pr
   }
   const scope = typeof body.scope === 'string' ? body.scope.split(' ').filter(Boolean) : undefined
   const clientName = typeof body.client_name === 'string' ? body.client_name : undefined
+  const flag = (name: string): boolean | undefined => {
+    const value = body[name]
+    if (value === undefined || typeof value === 'boolean') return value
+    throw fail('invalid_client_metadata', `${name} must be a boolean`)
+  }
+  const dpopBound = flag('dpop_bound_access_tokens')
+  const requirePar = flag('require_pushed_authorization_requests')
   const clientId = `dyn-${randomToken(12)}`
   const clientSecret =
     method === 'client_secret_basic' || method === 'client_secret_post' ? randomToken(32) : undefined
@@ -365,6 +419,8 @@ export async function register(p: Provider, request: Request, log: LogDraft): Pr
         grantTypes: grantTypes as GrantType[],
         ...(scope ? { scopes: scope } : {}),
         ...(clientName !== undefined ? { clientName } : {}),
+        ...(dpopBound !== undefined ? { dpopBoundAccessTokens: dpopBound } : {}),
+        ...(requirePar !== undefined ? { requirePushedAuthorizationRequests: requirePar } : {}),
       },
       p.settings.scopes,
     )
@@ -391,6 +447,8 @@ export async function register(p: Provider, request: Request, log: LogDraft): Pr
       token_endpoint_auth_method: method,
       ...(scope ? { scope: scope.join(' ') } : {}),
       ...(clientName !== undefined ? { client_name: clientName } : {}),
+      ...(dpopBound !== undefined ? { dpop_bound_access_tokens: dpopBound } : {}),
+      ...(requirePar !== undefined ? { require_pushed_authorization_requests: requirePar } : {}),
     },
     201,
   )

@@ -6,11 +6,11 @@
  * @module
  */
 export { MockClock } from './clock.ts'
-export type { DeviceInfo, IssueTokenOptions, MockIdpControl, StateStats } from './control.ts'
+export type { DeviceInfo, DpopNonceInfo, IssueTokenOptions, MockIdpControl, StateStats } from './control.ts'
 export { MockIdpError, type MockIdpErrorCode } from './errors.ts'
 export type { FaultRule } from './faults.ts'
 export type { ClaimOverrides, TokenResponse } from './issuing.ts'
-export type { EndpointName, JournalEntry, JournalFilter } from './journal.ts'
+export type { DpopJournal, EndpointName, JournalEntry, JournalFilter } from './journal.ts'
 export type { KeyInfo } from './keys.ts'
 export { createMockIdp, type MockIdp, type MockIdpFetch, type MockIdpFetchInit } from './mock-idp.ts'
 export { type MockIdpServer, type ServeOptions, serve } from './serve.ts'
@@ -19,6 +19,7 @@ export type {
   ClientAuthMethod,
   GrantType,
   MockClient,
+  MockIdpDpopOptions,
   MockIdpLifetimes,
   MockIdpLimits,
   MockIdpOptions,

@@ -62,7 +62,8 @@ export interface ClaimOverrides {
 /** The token endpoint's success body (RFC 6749 §5.1). */
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  /** `DPoP` when the access token is bound to the request's DPoP key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope?: string
   refresh_token?: string
@@ -105,6 +106,10 @@ export async function issueTokens(
     readonly audience?: string | readonly string[] | undefined
     /** What the client asked for; when the grant differs, the response's `scope` says so even if empty. */
     readonly requested?: readonly string[] | undefined
+    /** Binds the access token to this DPoP key thumbprint (`cnf.jkt`, `token_type: DPoP`). */
+    readonly jkt?: string | undefined
+    /** Binds the refresh token to this DPoP key thumbprint (public clients, RFC 9449 §5). */
+    readonly refreshJkt?: string | undefined
   },
 ): Promise<TokenResponse> {
   const { client, grant, sub, scope } = input
@@ -126,6 +131,7 @@ export async function issueTokens(
     expMs,
     grantId: grant?.id,
     username: user?.username,
+    jkt: input.jkt,
     revoked: false,
   }
   p.state.accessTokens.set(id, record)
@@ -147,6 +153,7 @@ export async function issueTokens(
             iat: Math.floor(now / 1000),
             jti: id,
             client_id: client.clientId,
+            ...(input.jkt !== undefined ? { cnf: { jkt: input.jkt } } : {}),
             ...(scope.length > 0 ? { scope: scope.join(' ') } : {}),
             ...(grant?.authTimeMs !== undefined ? { auth_time: Math.floor(grant.authTimeMs / 1000) } : {}),
           },
@@ -154,7 +161,7 @@ export async function issueTokens(
         )
   const body: TokenResponse = {
     access_token: accessToken,
-    token_type: 'Bearer',
+    token_type: input.jkt !== undefined ? 'DPoP' : 'Bearer',
     expires_in: p.settings.accessTokenS,
     ...(scope.length > 0 || narrowed(input.requested, scope) ? { scope: scope.join(' ') } : {}),
   }
@@ -166,6 +173,7 @@ export async function issueTokens(
       clientId: client.clientId,
       iatMs: now,
       expMs: now + p.settings.refreshTokenS * 1000,
+      jkt: input.refreshJkt,
       status: 'active',
     })
     grant.refreshTokens.add(token)

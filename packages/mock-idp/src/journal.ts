@@ -24,6 +24,32 @@ export interface JournalEntry {
   readonly error?: string
   /** Set when a fault rule shaped the response. */
   readonly fault?: boolean
+  /** The request's DPoP proof as far as it could be read, and the nonce the answer carried. */
+  readonly dpop?: DpopJournal
+}
+
+/**
+ * What the journal records of a DPoP proof (RFC 9449): header and claims, never the key itself
+ * (only its thumbprint) and never the proof JWT. Fields are absent when the proof did not get far
+ * enough to have them.
+ */
+export interface DpopJournal {
+  /** The JWK SHA-256 thumbprint of the proof's key (the `cnf.jkt` its tokens are bound to). */
+  jkt?: string
+  /** The proof's `alg`. */
+  alg?: string
+  /** The proof's `jti`. */
+  jti?: string
+  /** The proof's `htm`. */
+  htm?: string
+  /** The proof's `htu`. */
+  htu?: string
+  /** The proof's `iat` (seconds). */
+  iat?: number
+  /** The nonce the proof carried. */
+  nonce?: string
+  /** The `DPoP-Nonce` the answer carried. */
+  issuedNonce?: string
 }
 
 /** Endpoint names, as used by the journal and by fault rules. */
@@ -40,6 +66,7 @@ export type EndpointName =
   | 'revocation'
   | 'end_session'
   | 'registration'
+  | 'par'
   | 'control'
   | 'unknown'
 
@@ -49,6 +76,7 @@ export interface LogDraft {
   clientId?: string
   grantType?: string
   error?: string
+  dpop?: DpopJournal
 }
 
 /** Parameters whose values are secrets or bearer credentials. */

@@ -46,9 +46,10 @@ export interface MockIdp {
 /**
  * Creates a mock OpenID provider: discovery, JWKS, authorize, token (authorization code + PKCE,
  * device code, client credentials, password, refresh token with rotation), device authorization,
- * userinfo, introspection, revocation, end-session and dynamic registration, plus a control
- * plane. Strict by default: PKCE S256 for public clients, exact redirect URIs, single-use codes,
- * real client authentication.
+ * userinfo, introspection, revocation, end-session, dynamic registration and pushed authorization
+ * requests (RFC 9126), with DPoP-bound tokens (RFC 9449) and resource indicators (RFC 8707), plus
+ * a control plane. Strict by default: PKCE S256 for public clients, exact redirect URIs,
+ * single-use codes, real client authentication, every DPoP proof check of RFC 9449 §4.3.
  *
  * @param options - Users, clients, lifetimes, signing algorithm; all optional.
  * @returns The mock IdP, ready to answer (a few milliseconds with the default RS256 key).

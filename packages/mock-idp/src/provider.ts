@@ -7,6 +7,7 @@
  */
 import { MockClock } from './clock.ts'
 import type { StateStats } from './control.ts'
+import { DpopNonces } from './dpop.ts'
 import { MockIdpError } from './errors.ts'
 import { Faults } from './faults.ts'
 import type { ClaimOverrides } from './issuing.ts'
@@ -19,11 +20,13 @@ import {
   DEMO_ALICE,
   parseIssuer,
   resolveSettings,
+  resourceProblem,
   type Settings,
 } from './settings.ts'
 import { type DeviceRecord, type Grant, State } from './state.ts'
 import type { MockClient, MockIdpOptions, MockUser } from './types.ts'
-import { fail } from './wire.ts'
+import { randomToken } from './util.ts'
+import { fail, truncate } from './wire.ts'
 
 /** The shared state of one mock IdP instance. Two instances share nothing. */
 export class Provider {
@@ -35,6 +38,10 @@ export class Provider {
   readonly state: State
   readonly users: Map<string, MockUser> = new Map()
   readonly clients: Map<string, MockClient> = new Map()
+  /** The DPoP server nonces (RFC 9449 §8). */
+  readonly dpopNonces: DpopNonces
+  /** `control.dpop.requireNonce()`: `undefined` leaves it to the clients and `dpop.nonce`. */
+  dpopNonceSwitch: boolean | undefined = undefined
   issuer: string
   basePath: string
 
@@ -47,6 +54,11 @@ export class Provider {
     this.settings = resolveSettings(options)
     this.journal = new Journal(this.settings.journalLimit)
     this.state = new State(this.settings.limits, this.clock)
+    this.dpopNonces = new DpopNonces(
+      this.settings.dpopNonceLifetimeS * 1000,
+      () => this.clock.now(),
+      () => randomToken(16),
+    )
     const { issuer, basePath } = parseIssuer(options.issuer ?? 'https://mock-idp.test')
     this.issuer = issuer
     this.basePath = basePath
@@ -85,6 +97,8 @@ export class Provider {
     this.clients.clear()
     for (const client of this.#initialClients) this.clients.set(client.clientId, client)
     this.state.clear()
+    this.dpopNonces.clear()
+    this.dpopNonceSwitch = undefined
     this.#claimOverrides.length = 0
     this.#loginQueue.length = 0
     this.faults.clear()
@@ -202,8 +216,49 @@ export class Provider {
   // ---- grants and device codes -------------------------------------------------------------
 
   /** Starts a grant (a login's consent), kept while tokens issued from it live. */
-  newGrant(clientId: string, sub: string, scope: readonly string[], authTimeMs: number | undefined): Grant {
-    return this.state.newGrant(clientId, sub, scope, authTimeMs, this.settings.accessTokenS * 1000)
+  newGrant(
+    clientId: string,
+    sub: string,
+    scope: readonly string[],
+    authTimeMs: number | undefined,
+    resources: readonly string[] = [],
+  ): Grant {
+    return this.state.newGrant(clientId, sub, scope, authTimeMs, this.settings.accessTokenS * 1000, resources)
+  }
+
+  /**
+   * Checks the resource indicators of a request (RFC 8707 §2): absolute URIs without a fragment,
+   * each one the client may ask for (its `resources`, else the IdP's), no query under
+   * `strict.resources`, and within `within` (what the grant covers) when that is given.
+   *
+   * @throws OAuthFailure `invalid_target` naming the resource and the rule.
+   */
+  checkResources(client: MockClient, requested: readonly string[], within?: readonly string[]): string[] {
+    const allowed = client.resources ?? this.settings.resources
+    for (const resource of requested) {
+      const problem = resourceProblem(resource)
+      if (problem !== undefined) throw fail('invalid_target', problem)
+      const shown = JSON.stringify(truncate(resource, 200))
+      if (this.settings.strictResources && new URL(resource).search !== '') {
+        throw fail(
+          'invalid_target',
+          `resource ${shown} has a query, which RFC 8707 §2 says SHOULD NOT be sent (refused because strict.resources is on)`,
+        )
+      }
+      if (allowed !== undefined && !allowed.includes(resource)) {
+        throw fail(
+          'invalid_target',
+          `resource ${shown} is not one client ${client.clientId} may ask for (its resources, or the IdP's)`,
+        )
+      }
+      if (within !== undefined && within.length > 0 && !within.includes(resource)) {
+        throw fail(
+          'invalid_target',
+          `resource ${shown} was not part of the authorization grant (RFC 8707 §2.2); ask for a subset of ${within.map((r) => JSON.stringify(r)).join(', ')}`,
+        )
+      }
+    }
+    return [...new Set(requested)]
   }
 
   /** Starts a device authorization with the IdP's lifetime and polling interval. */
@@ -212,12 +267,14 @@ export class Provider {
     scope: readonly string[],
     pkce: Challenge,
     requestedScope: readonly string[],
+    resources: readonly string[] = [],
   ): DeviceRecord {
     return this.state.newDevice({
       clientId,
       scope,
       requestedScope,
       pkce,
+      resources,
       lifetimeMs: this.settings.deviceCodeS * 1000,
       intervalS: this.settings.deviceIntervalS,
     })

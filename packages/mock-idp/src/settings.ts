@@ -55,6 +55,17 @@ export interface Settings {
   readonly pollToleranceMs: number
   readonly limits: Required<MockIdpLimits>
   readonly controlToken: string | undefined
+  /** `dpop.nonce`: every client's proofs need a server nonce (clients may override). */
+  readonly dpopNonce: boolean
+  readonly dpopNonceLifetimeS: number
+  readonly dpopProofWindowS: number
+  /** `requirePushedAuthorizationRequests` (clients may override). */
+  readonly requirePar: boolean
+  readonly requestUriS: number
+  /** The resource indicators clients may ask for; `undefined`: any valid one. */
+  readonly resources: readonly string[] | undefined
+  /** `strict.resources`: refuse a resource indicator with a query. */
+  readonly strictResources: boolean
 }
 
 /** The default caps of the state maps (documented on {@link MockIdpLimits}). */
@@ -66,6 +77,8 @@ export const DEFAULT_LIMITS: Required<MockIdpLimits> = {
   devices: 10_000,
   pendingLogins: 10_000,
   assertions: 10_000,
+  dpopProofs: 100_000,
+  requestUris: 10_000,
 }
 
 export function resolveSettings(options: MockIdpOptions): Settings {
@@ -105,7 +118,7 @@ export function resolveSettings(options: MockIdpOptions): Settings {
   }
   const strict: MockIdpStrictness =
     options.strict === true
-      ? { scopes: true, devicePolling: true, localhostRedirects: true }
+      ? { scopes: true, devicePolling: true, localhostRedirects: true, resources: true }
       : options.strict === false || options.strict === undefined
         ? {}
         : options.strict
@@ -143,6 +156,15 @@ export function resolveSettings(options: MockIdpOptions): Settings {
       'controlToken must be at least 16 printable ASCII characters without spaces',
     )
   }
+  const dpop = options.dpop ?? {}
+  const resources = options.resources
+  if (resources !== undefined && !Array.isArray(resources)) {
+    throw new MockIdpError('ERR_INVALID_OPTION', 'resources must be an array of absolute URIs')
+  }
+  for (const resource of resources ?? []) {
+    const problem = resourceProblem(resource)
+    if (problem !== undefined) throw new MockIdpError('ERR_INVALID_OPTION', `resources: ${problem}`)
+  }
   return {
     signingAlg,
     keys: options.keys ?? 'bundled',
@@ -167,7 +189,29 @@ export function resolveSettings(options: MockIdpOptions): Settings {
     pollToleranceMs: tolerance,
     limits: limits as Required<MockIdpLimits>,
     controlToken,
+    dpopNonce: dpop.nonce === true,
+    dpopNonceLifetimeS: positive(dpop.nonceLifetimeS, 300, 'dpop.nonceLifetimeS'),
+    dpopProofWindowS: positive(dpop.proofWindowS, 300, 'dpop.proofWindowS'),
+    requirePar: options.requirePushedAuthorizationRequests === true,
+    requestUriS: positive(lifetimes.requestUriS, 60, 'lifetimes.requestUriS'),
+    resources,
+    strictResources: strict.resources === true,
   }
+}
+
+/**
+ * What is wrong with a resource indicator by RFC 8707 §2 (an absolute URI without a fragment), or
+ * `undefined` when nothing is. @internal
+ */
+export function resourceProblem(resource: unknown): string | undefined {
+  if (typeof resource !== 'string' || resource === '')
+    return `a resource must be a non-empty string, got ${JSON.stringify(resource)}`
+  const shown = JSON.stringify(resource.length > 200 ? `${resource.slice(0, 200)}…` : resource)
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$/.test(resource) || !URL.canParse(resource)) {
+    return `resource ${shown} is not an absolute URI (RFC 8707 §2)`
+  }
+  if (resource.includes('#')) return `resource ${shown} has a fragment, which RFC 8707 §2 forbids`
+  return undefined
 }
 
 /** Checks a user definition and fills in `username`. */
@@ -254,6 +298,26 @@ export function checkClient(client: MockClient, supportedScopes: readonly string
       'ERR_INVALID_OPTION',
       `client ${id}: private_key_jwt needs jwks with the client's public keys`,
     )
+  }
+  for (const flag of [
+    'dpopBoundAccessTokens',
+    'requireDpopNonce',
+    'requirePushedAuthorizationRequests',
+  ] as const) {
+    const value = client[flag]
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new MockIdpError(
+        'ERR_INVALID_OPTION',
+        `client ${id}: ${flag} must be true or false, got ${JSON.stringify(value)}`,
+      )
+    }
+  }
+  if (client.resources !== undefined && !Array.isArray(client.resources)) {
+    throw new MockIdpError('ERR_INVALID_OPTION', `client ${id}: resources must be an array of absolute URIs`)
+  }
+  for (const resource of client.resources ?? []) {
+    const problem = resourceProblem(resource)
+    if (problem !== undefined) throw new MockIdpError('ERR_INVALID_OPTION', `client ${id}: ${problem}`)
   }
   if (client.requirePkce === false && !confidential) {
     throw new MockIdpError(

@@ -25,6 +25,8 @@ export interface Grant {
   readonly sub: string
   readonly scope: readonly string[]
   readonly authTimeMs: number | undefined
+  /** The resource indicators (RFC 8707) the grant covers; empty: the default audience. */
+  readonly resources: readonly string[]
   revoked: boolean
   readonly accessIds: Set<string>
   readonly refreshTokens: Set<string>
@@ -43,6 +45,8 @@ export interface AccessRecord {
   readonly expMs: number
   readonly grantId: string | undefined
   readonly username: string | undefined
+  /** The DPoP key thumbprint the token is bound to (`cnf.jkt`, RFC 9449 §6). */
+  readonly jkt: string | undefined
   revoked: boolean
 }
 
@@ -52,6 +56,8 @@ export interface RefreshRecord {
   readonly clientId: string
   readonly iatMs: number
   readonly expMs: number
+  /** The DPoP key a public client's refresh token is bound to (RFC 9449 §5). */
+  readonly jkt: string | undefined
   status: 'active' | 'rotated' | 'revoked'
 }
 
@@ -67,8 +73,20 @@ export interface CodeRecord {
   readonly codeChallengeMethod: 'S256' | 'plain' | undefined
   readonly expMs: number
   readonly authTimeMs: number
+  /** The DPoP key the code is bound to (`dpop_jkt`, or the PAR request's proof; RFC 9449 §10). */
+  readonly dpopJkt: string | undefined
+  /** The resource indicators of the authorization request (RFC 8707). */
+  readonly resources: readonly string[]
   used: boolean
   grantId: string | undefined
+}
+
+/** A pushed authorization request (RFC 9126), waiting for its one use at `/authorize`. */
+export interface PushedRequest {
+  readonly clientId: string
+  /** The pushed parameters (with `dpop_jkt` set from the PAR request's DPoP proof, if any). */
+  readonly params: ReadonlyMap<string, string>
+  readonly expMs: number
 }
 
 /** The state of one device authorization (RFC 8628). */
@@ -88,6 +106,8 @@ export interface DeviceRecord {
   authTimeMs: number | undefined
   /** The PKCE challenge of the device authorization request, checked at every poll. */
   readonly pkce: Challenge
+  /** The resource indicators of the device authorization request (RFC 8707). */
+  readonly resources: readonly string[]
 }
 
 /** A pending authorization request waiting for the login form. */
@@ -106,6 +126,8 @@ export interface StateSizes {
   readonly devices: number
   readonly pendingLogins: number
   readonly assertions: number
+  readonly dpopProofs: number
+  readonly requestUris: number
 }
 
 /** Every record of one IdP between requests. The maps are bounded; `clear()` empties them all. */
@@ -116,8 +138,10 @@ export class State {
   readonly codes: BoundedMap<string, CodeRecord>
   readonly devices: BoundedMap<string, DeviceRecord>
   readonly pendingLogins: BoundedMap<string, PendingLogin>
+  readonly requestUris: BoundedMap<string, PushedRequest>
   readonly #userCodes = new Map<string, string>()
   readonly #assertions: BoundedMap<string, { readonly expMs: number }>
+  readonly #dpopProofs: BoundedMap<string, { readonly expMs: number }>
   readonly #clock: MockClock
 
   constructor(limits: Required<MockIdpLimits>, clock: MockClock) {
@@ -132,6 +156,8 @@ export class State {
     )
     this.pendingLogins = new BoundedMap(limits.pendingLogins, now)
     this.#assertions = new BoundedMap(limits.assertions, now)
+    this.#dpopProofs = new BoundedMap(limits.dpopProofs, now)
+    this.requestUris = new BoundedMap(limits.requestUris, now)
   }
 
   /** Forgets every record. */
@@ -144,6 +170,8 @@ export class State {
       this.devices,
       this.pendingLogins,
       this.#assertions,
+      this.#dpopProofs,
+      this.requestUris,
     ]) {
       map.clear()
     }
@@ -160,6 +188,8 @@ export class State {
       devices: this.devices.size,
       pendingLogins: this.pendingLogins.size,
       assertions: this.#assertions.size,
+      dpopProofs: this.#dpopProofs.size,
+      requestUris: this.requestUris.size,
     }
   }
 
@@ -170,6 +200,7 @@ export class State {
     scope: readonly string[],
     authTimeMs: number | undefined,
     lifetimeMs: number,
+    resources: readonly string[] = [],
   ): Grant {
     const grant: Grant = {
       id: randomToken(12),
@@ -177,6 +208,7 @@ export class State {
       sub,
       scope,
       authTimeMs,
+      resources,
       revoked: false,
       accessIds: new Set(),
       refreshTokens: new Set(),
@@ -207,6 +239,7 @@ export class State {
     readonly scope: readonly string[]
     readonly requestedScope: readonly string[]
     readonly pkce: Challenge
+    readonly resources: readonly string[]
     readonly lifetimeMs: number
     readonly intervalS: number
   }): DeviceRecord {
@@ -227,6 +260,7 @@ export class State {
       sub: undefined,
       authTimeMs: undefined,
       pkce: input.pkce,
+      resources: input.resources,
     }
     this.devices.set(device.deviceCode, device)
     this.#userCodes.set(device.userCode, device.deviceCode)
@@ -253,6 +287,16 @@ export class State {
   useAssertion(jti: string, expMs: number): boolean {
     if (this.#assertions.has(jti)) return false
     this.#assertions.set(jti, { expMs })
+    return true
+  }
+
+  /**
+   * Single-use bookkeeping for DPoP proof ids (RFC 9449 §11.1), kept until `expMs` (when the
+   * proof's `iat` is out of the window anyway); `false` when the id was used before.
+   */
+  useDpopProof(key: string, expMs: number): boolean {
+    if (this.#dpopProofs.has(key)) return false
+    this.#dpopProofs.set(key, { expMs })
     return true
   }
 }

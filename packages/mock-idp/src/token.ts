@@ -1,14 +1,15 @@
 /** The token endpoint (RFC 6749 §3.2) with every grant, and device authorization (RFC 8628). @module */
 
 import { authenticatedForm } from './client-auth.ts'
-import { issueTokens } from './issuing.ts'
+import { type DpopProof, nonceRequired, readDpopProof } from './dpop.ts'
+import { issueTokens, type TokenResponse } from './issuing.ts'
 import type { LogDraft } from './journal.ts'
 import { checkVerifier, readChallenge } from './pkce.ts'
 import type { Provider } from './provider.ts'
 import { ALL_GRANTS, DEVICE_GRANT, grantsOf, isConfidential } from './settings.ts'
 import type { GrantType, MockClient } from './types.ts'
 import { parseScope, timingSafeEqual } from './util.ts'
-import { fail, json, required, truncate } from './wire.ts'
+import { allValues, fail, json, required, truncate } from './wire.ts'
 
 /** POST /token. @internal */
 export async function token(p: Provider, request: Request, log: LogDraft): Promise<Response> {
@@ -21,26 +22,64 @@ export async function token(p: Provider, request: Request, log: LogDraft): Promi
   if (!grantsOf(client).includes(grantType as GrantType)) {
     throw fail('unauthorized_client', `client ${client.clientId} may not use the ${grantType} grant`)
   }
-  switch (grantType as GrantType) {
-    case 'authorization_code':
-      return json(await authorizationCode(p, client, params))
-    case DEVICE_GRANT:
-      return json(await deviceCode(p, client, params))
-    case 'client_credentials':
-      return json(await clientCredentials(p, client, params))
-    case 'password':
-      return json(await password(p, client, params))
-    case 'refresh_token':
-      return json(await refreshToken(p, client, params))
+  const nonce = nonceRequired(p, client)
+  const proof = await readDpopProof(p, request, log, {
+    htm: 'POST',
+    htu: p.url('/token'),
+    nonceRequired: nonce,
+  })
+  if (!proof && client.dpopBoundAccessTokens) {
+    throw fail(
+      'invalid_request',
+      `client ${client.clientId} must send a DPoP proof with every token request (its dpopBoundAccessTokens, RFC 9449 §5.2)`,
+    )
   }
-  throw fail('unsupported_grant_type', `grant_type "${truncate(grantType)}" is not supported`)
+  const grant = GRANTS[grantType as GrantType]
+  const headers: Record<string, string> = proof && nonce ? { 'dpop-nonce': p.dpopNonces.current() } : {}
+  return json(await grant(p, client, params, proof), 200, headers)
+}
+
+type GrantHandler = (
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+) => Promise<TokenResponse>
+
+const GRANTS: Readonly<Record<GrantType, GrantHandler>> = {
+  authorization_code: authorizationCode,
+  [DEVICE_GRANT]: deviceCode,
+  client_credentials: clientCredentials,
+  password,
+  refresh_token: refreshToken,
+}
+
+/** The `aud` resource indicators ask for (RFC 8707 §2): `undefined` leaves the default. @internal */
+export function audienceOf(resources: readonly string[]): string | readonly string[] | undefined {
+  return resources.length === 0 ? undefined : resources.length === 1 ? resources[0] : resources
+}
+
+/**
+ * What the issued tokens are bound to: the access token to the proof's key, and a public
+ * client's refresh token too (RFC 9449 §5; a confidential client's is bound to its credentials).
+ */
+function binding(client: MockClient, proof: DpopProof | undefined, previous?: string) {
+  return {
+    jkt: proof?.jkt,
+    refreshJkt: isConfidential(client) ? undefined : (previous ?? proof?.jkt),
+  }
 }
 
 function wantsRefresh(client: MockClient): boolean {
   return grantsOf(client).includes('refresh_token')
 }
 
-async function authorizationCode(p: Provider, client: MockClient, params: Map<string, string>) {
+async function authorizationCode(
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+): Promise<TokenResponse> {
   const code = required(params, 'code')
   const record = p.state.codes.get(code)
   if (!record || record.clientId !== client.clientId)
@@ -49,6 +88,15 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
     // RFC 6749 §4.1.2: a code used twice revokes what it issued.
     p.state.revokeGrant(record.grantId)
     throw fail('invalid_grant', 'the authorization code was already used; the tokens it issued are revoked')
+  }
+  if (record.dpopJkt !== undefined && proof?.jkt !== record.dpopJkt) {
+    // RFC 9449 §10: a code bound to a key is redeemable with a proof of that key only.
+    throw fail(
+      'invalid_grant',
+      proof
+        ? "the DPoP proof's key is not the one the authorization request bound the code to (dpop_jkt, RFC 9449 §10)"
+        : 'the authorization request bound the code to a DPoP key (dpop_jkt, RFC 9449 §10); send a proof signed with it',
+    )
   }
   record.used = true
   if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the authorization code has expired')
@@ -60,7 +108,8 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
     params.get('code_verifier'),
     'the authorization request',
   )
-  const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs)
+  const resources = p.checkResources(client, allValues(params, 'resource'), record.resources)
+  const grant = p.newGrant(client.clientId, record.sub, record.scope, record.authTimeMs, record.resources)
   record.grantId = grant.id
   return issueTokens(p, {
     client,
@@ -70,10 +119,17 @@ async function authorizationCode(p: Provider, client: MockClient, params: Map<st
     refresh: wantsRefresh(client),
     nonce: record.nonce,
     requested: record.requestedScope,
+    audience: audienceOf(resources.length > 0 ? resources : record.resources),
+    ...binding(client, proof),
   })
 }
 
-async function deviceCode(p: Provider, client: MockClient, params: Map<string, string>) {
+async function deviceCode(
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+): Promise<TokenResponse> {
   const code = required(params, 'device_code')
   const device = p.state.devices.get(code)
   if (!device || device.clientId !== client.clientId)
@@ -102,9 +158,10 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
   }
   if (device.status === 'pending')
     throw fail('authorization_pending', 'the user has not yet approved the device')
+  const resources = p.checkResources(client, allValues(params, 'resource'), device.resources)
   const sub = device.sub ?? ''
   device.status = 'consumed'
-  const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs)
+  const grant = p.newGrant(client.clientId, sub, device.scope, device.authTimeMs, device.resources)
   return issueTokens(p, {
     client,
     grant,
@@ -112,10 +169,17 @@ async function deviceCode(p: Provider, client: MockClient, params: Map<string, s
     scope: device.scope,
     refresh: wantsRefresh(client),
     requested: device.requestedScope,
+    audience: audienceOf(resources.length > 0 ? resources : device.resources),
+    ...binding(client, proof),
   })
 }
 
-async function clientCredentials(p: Provider, client: MockClient, params: Map<string, string>) {
+async function clientCredentials(
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+): Promise<TokenResponse> {
   if (!isConfidential(client))
     throw fail('unauthorized_client', 'the client credentials grant needs a confidential client')
   // The openEO client sends `openid` with every grant: like Keycloak and oidc-provider, grant the
@@ -125,18 +189,26 @@ async function clientCredentials(p: Provider, client: MockClient, params: Map<st
     scopes: ['openid'],
     reason: 'the client credentials grant has no user, so it issues no ID token',
   })
+  const resources = p.checkResources(client, allValues(params, 'resource'))
   return issueTokens(p, {
     client,
     grant: undefined,
     sub: client.clientId,
     scope,
     refresh: false,
-    audience: params.get('audience') ?? params.get('resource'),
+    // `audience` is Auth0's and navikt's spelling; RFC 8707's `resource` is the standard one.
+    audience: params.get('audience') ?? audienceOf(resources),
     requested,
+    ...binding(client, proof),
   })
 }
 
-async function password(p: Provider, client: MockClient, params: Map<string, string>) {
+async function password(
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+): Promise<TokenResponse> {
   const username = required(params, 'username')
   const secret = required(params, 'password')
   const requested = parseScope(params.get('scope'))
@@ -145,11 +217,26 @@ async function password(p: Provider, client: MockClient, params: Map<string, str
   if (!user || user.password === undefined || !timingSafeEqual(secret, user.password)) {
     throw fail('invalid_grant', 'wrong username or password')
   }
-  const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now())
-  return issueTokens(p, { client, grant, sub: user.sub, scope, refresh: wantsRefresh(client), requested })
+  const resources = p.checkResources(client, allValues(params, 'resource'))
+  const grant = p.newGrant(client.clientId, user.sub, scope, p.clock.now(), resources)
+  return issueTokens(p, {
+    client,
+    grant,
+    sub: user.sub,
+    scope,
+    refresh: wantsRefresh(client),
+    requested,
+    audience: audienceOf(resources),
+    ...binding(client, proof),
+  })
 }
 
-async function refreshToken(p: Provider, client: MockClient, params: Map<string, string>) {
+async function refreshToken(
+  p: Provider,
+  client: MockClient,
+  params: Map<string, string>,
+  proof: DpopProof | undefined,
+): Promise<TokenResponse> {
   const token = required(params, 'refresh_token')
   const record = p.state.refreshTokens.get(token)
   if (!record || record.clientId !== client.clientId)
@@ -166,6 +253,16 @@ async function refreshToken(p: Provider, client: MockClient, params: Map<string,
     )
   }
   if (record.expMs <= p.clock.now()) throw fail('invalid_grant', 'the refresh token has expired')
+  if (record.jkt !== undefined && proof?.jkt !== record.jkt) {
+    // RFC 9449 §5: a public client's refresh token is bound to the key it was issued with.
+    throw fail(
+      'invalid_grant',
+      proof
+        ? 'the refresh token is bound to another DPoP key (RFC 9449 §5); sign the proof with the key the token was issued with'
+        : 'the refresh token is bound to a DPoP key (RFC 9449 §5); send a DPoP proof signed with it',
+    )
+  }
+  const resources = p.checkResources(client, allValues(params, 'resource'), grant.resources)
   const requested = parseScope(params.get('scope'))
   const extra = requested.filter((s) => !grant.scope.includes(s))
   if (extra.length > 0 && p.settings.strictScopes) {
@@ -185,6 +282,8 @@ async function refreshToken(p: Provider, client: MockClient, params: Map<string,
     scope,
     refresh: rotate,
     ...(requested.length > 0 ? { requested } : {}),
+    audience: audienceOf(resources.length > 0 ? resources : grant.resources),
+    ...binding(client, proof, record.jkt),
   })
 }
 
@@ -199,7 +298,8 @@ export async function deviceAuthorization(p: Provider, request: Request, log: Lo
   // PKCE is optional in the device grant (openEO's `device_code+pkce` clients send it) unless the
   // client requires it explicitly.
   const challenge = readChallenge(params, client, client.requirePkce === true)
-  const device = p.newDevice(client.clientId, scope, challenge, requested)
+  const resources = p.checkResources(client, allValues(params, 'resource'))
+  const device = p.newDevice(client.clientId, scope, challenge, requested, resources)
   const verification = p.url('/device')
   return json({
     device_code: device.deviceCode,

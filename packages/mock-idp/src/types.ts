@@ -78,6 +78,28 @@ export interface MockClient {
    * `strict.localhostRedirects` is set.
    */
   readonly localhostAnyPort?: boolean
+  /**
+   * Whether this client must send a DPoP proof with every token request (RFC 9449 §5.2,
+   * `dpop_bound_access_tokens` in registration). Default `false`: a proof is optional, and a
+   * request without one gets a `Bearer` token.
+   */
+  readonly dpopBoundAccessTokens?: boolean
+  /**
+   * Whether this client's DPoP proofs must carry a server nonce (RFC 9449 §8); a proof without a
+   * current one gets `use_dpop_nonce` and a `DPoP-Nonce` header. Overrides `dpop.nonce`; the
+   * control plane's `dpop.requireNonce()` overrides both.
+   */
+  readonly requireDpopNonce?: boolean
+  /**
+   * Whether this client must push its authorization requests (RFC 9126 §6,
+   * `require_pushed_authorization_requests`). Default: the IdP-wide setting.
+   */
+  readonly requirePushedAuthorizationRequests?: boolean
+  /**
+   * The resource indicators (RFC 8707) this client may ask for, compared exactly. Default: the
+   * IdP's `resources`, or any absolute URI without a fragment when that is unset too.
+   */
+  readonly resources?: readonly string[]
 }
 
 /**
@@ -106,6 +128,27 @@ export interface MockIdpStrictness {
    * `http://localhost:<random port>/callback`). A client's `localhostAnyPort` overrides this.
    */
   readonly localhostRedirects?: boolean
+  /**
+   * Refuse (`invalid_target`) a resource indicator with a query component, which RFC 8707 §2 says
+   * SHOULD NOT be sent. Default `false`: such a resource is accepted like any other absolute URI.
+   */
+  readonly resources?: boolean
+}
+
+/** DPoP (RFC 9449) at the token endpoint. */
+export interface MockIdpDpopOptions {
+  /**
+   * Require a server nonce (RFC 9449 §8) in every client's DPoP proofs; default `false`. A
+   * client's `requireDpopNonce` overrides it, and `control.dpop.requireNonce()` overrides both.
+   */
+  readonly nonce?: boolean
+  /** How long one server nonce is handed out, in seconds; the previous one stays good as long again. Default 300. */
+  readonly nonceLifetimeS?: number
+  /**
+   * How far a proof's `iat` may lie in the past or future on the IdP's clock, in seconds; default
+   * 300. A proof's `jti` is remembered for twice this long, so a replay within the window fails.
+   */
+  readonly proofWindowS?: number
 }
 
 /**
@@ -128,6 +171,10 @@ export interface MockIdpLimits {
   readonly pendingLogins?: number
   /** Used `private_key_jwt` assertion ids (replay protection); default 10 000. */
   readonly assertions?: number
+  /** Used DPoP proof ids (replay protection); default 100 000. */
+  readonly dpopProofs?: number
+  /** Pushed authorization requests (RFC 9126) not yet used; default 10 000. */
+  readonly requestUris?: number
 }
 
 /** Lifetimes, in seconds. */
@@ -142,6 +189,8 @@ export interface MockIdpLifetimes {
   readonly authorizationCodeS?: number
   /** Device codes; default 600. */
   readonly deviceCodeS?: number
+  /** Pushed authorization requests' `request_uri` (RFC 9126 §2.2); default 60. */
+  readonly requestUriS?: number
 }
 
 /** Options of {@link createMockIdp}. Every field is optional. */
@@ -206,4 +255,17 @@ export interface MockIdpOptions {
    * accepted. Requests carrying an `Origin` header (browsers) are always refused.
    */
   readonly controlToken?: string
+  /** DPoP (RFC 9449): server nonces and the proof `iat` window. DPoP itself is always on. */
+  readonly dpop?: MockIdpDpopOptions
+  /**
+   * Accept authorization requests only through the PAR endpoint (RFC 9126 §5,
+   * `require_pushed_authorization_requests`); default `false`. A client's
+   * `requirePushedAuthorizationRequests` overrides it.
+   */
+  readonly requirePushedAuthorizationRequests?: boolean
+  /**
+   * The resource indicators (RFC 8707) clients may ask for, compared exactly (a client's
+   * `resources` overrides it). Default: any absolute URI without a fragment.
+   */
+  readonly resources?: readonly string[]
 }

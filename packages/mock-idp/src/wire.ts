@@ -48,14 +48,42 @@ export function errorResponse(failure: OAuthFailure): Response {
   })
 }
 
+/** Parameters that may be repeated: `resource` (RFC 8707 §2). */
+const REPEATABLE = new Set(['resource'])
+
+/**
+ * Request parameters: one value per name, except the repeatable ones, whose every value
+ * {@link allValues} returns (`get` gives them joined by spaces, for the journal). @internal
+ */
+export class Params extends Map<string, string> {
+  readonly repeated: Map<string, string[]> = new Map()
+}
+
+/** Every value of a parameter, in request order (repeatable parameters may have several). @internal */
+export function allValues(params: ReadonlyMap<string, string>, name: string): string[] {
+  const many = params instanceof Params ? params.repeated.get(name) : undefined
+  if (many !== undefined) return [...many]
+  const one = params.get(name)
+  return one === undefined ? [] : [one]
+}
+
 /**
  * Parses URL-encoded parameters strictly: a parameter given twice is an error (RFC 6749 §3.1),
- * and a parameter with an empty value counts as absent. @internal
+ * except `resource` (RFC 8707 §2), and a parameter with an empty value counts as absent. @internal
  */
-export function parseParams(source: URLSearchParams): Map<string, string> {
-  const params = new Map<string, string>()
+export function parseParams(source: URLSearchParams): Params {
+  const params = new Params()
   const seen = new Set<string>()
   for (const [key, value] of source) {
+    if (REPEATABLE.has(key)) {
+      if (value === '')
+        throw fail('invalid_target', `an empty "${key}" parameter is not a resource (RFC 8707 §2)`)
+      const values = params.repeated.get(key) ?? []
+      values.push(value)
+      params.repeated.set(key, values)
+      params.set(key, values.join(' '))
+      continue
+    }
     if (seen.has(key))
       throw fail('invalid_request', `parameter "${truncate(key)}" is included more than once`)
     seen.add(key)
@@ -67,7 +95,7 @@ export function parseParams(source: URLSearchParams): Map<string, string> {
 /**
  * Reads an `application/x-www-form-urlencoded` POST body (RFC 6749 §3.2), bounded in size. @internal
  */
-export async function readForm(request: Request): Promise<Map<string, string>> {
+export async function readForm(request: Request): Promise<Params> {
   if (request.method !== 'POST') {
     throw new OAuthFailure(
       405,

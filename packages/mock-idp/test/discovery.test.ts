@@ -118,7 +118,7 @@ describe('CORS', () => {
     })
     expect(doc.headers.get('access-control-allow-origin')).toBe('*')
     const denied = await idp.fetch(`${idp.issuer}/userinfo`, { headers: { origin: 'http://localhost:5173' } })
-    expect(denied.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate')
+    expect(denied.headers.get('access-control-expose-headers')).toBe('WWW-Authenticate, DPoP-Nonce')
     const plain = await idp.fetch(`${idp.issuer}/jwks`)
     expect(plain.headers.get('access-control-allow-origin')).toBeNull()
   })

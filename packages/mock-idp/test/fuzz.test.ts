@@ -4,7 +4,9 @@
  * an OAuth endpoint is a JSON error with `Cache-Control: no-store`.
  */
 import fc from 'fast-check'
+import { exportJWK } from 'jose'
 import { describe, expect, it } from 'vitest'
+import { ath, dpopKey, proof } from './dpop-helpers.ts'
 import { basic, idpWith } from './helpers.ts'
 
 const PATHS = [
@@ -21,6 +23,8 @@ const PATHS = [
   '/revoke',
   '/end_session',
   '/register',
+  '/par',
+  '/_control/dpop',
   '/_control/devices/ABCD-EFGH/approve',
   '/_control/clock',
   '/_control/faults',
@@ -80,6 +84,7 @@ const ENDPOINT_PARAMS: Record<string, { method: string; names: readonly string[]
       'client_assertion',
       'client_assertion_type',
       'audience',
+      'resource',
     ],
   },
   '/authorize': {
@@ -96,9 +101,29 @@ const ENDPOINT_PARAMS: Record<string, { method: string; names: readonly string[]
       'prompt',
       'login_hint',
       'response_mode',
+      'resource',
+      'dpop_jkt',
+      'request_uri',
     ],
   },
-  '/device_authorization': { method: 'POST', names: ['client_id', 'client_secret', 'scope'] },
+  '/par': {
+    method: 'POST',
+    names: [
+      'response_type',
+      'client_id',
+      'client_secret',
+      'redirect_uri',
+      'scope',
+      'state',
+      'code_challenge',
+      'code_challenge_method',
+      'resource',
+      'dpop_jkt',
+      'request_uri',
+      'request',
+    ],
+  },
+  '/device_authorization': { method: 'POST', names: ['client_id', 'client_secret', 'scope', 'resource'] },
   '/device': { method: 'POST', names: ['user_code', 'username', 'password', 'action'] },
   '/login': { method: 'POST', names: ['request_id', 'username', 'password', 'action'] },
   '/introspect': { method: 'POST', names: ['token', 'token_type_hint', 'client_id', 'client_secret'] },
@@ -140,12 +165,17 @@ const chaos = fc.record({
     fc.constant(undefined),
     b64.map((s) => `Basic ${s}`),
     jwtLike.map((t) => `Bearer ${t}`),
+    jwtLike.map((t) => `DPoP ${t}`),
     fc.string({ maxLength: 30 }),
   ),
+  dpop: fc.oneof(fc.constant(undefined), jwtLike, fc.string({ maxLength: 30 })),
 })
 
-/** Builds well-formed requests whose values come from `pool`: real tokens, codes and ids. */
-function wellFormed(pool: readonly string[]) {
+/**
+ * Builds well-formed requests whose values come from `pool`: real tokens, codes and ids; DPoP
+ * headers from `proofs` (valid ones, replays and every kind of broken one).
+ */
+function wellFormed(pool: readonly string[], proofs: readonly string[] = ['']) {
   const poolValue = fc.oneof(
     { arbitrary: fc.constantFrom(...pool), weight: 4 },
     { arbitrary: value, weight: 1 },
@@ -167,10 +197,16 @@ function wellFormed(pool: readonly string[]) {
           fc.constant(basic('web', 'web-secret')),
           fc.constant(basic('svc', 'wrong')),
           fc.constantFrom(...pool).map((t) => `Bearer ${t}`),
+          fc.constantFrom(...pool).map((t) => `DPoP ${t}`),
         ),
+        dpop: fc.oneof(fc.constant(undefined), fc.constantFrom(...proofs)),
+        // `resource` may repeat (RFC 8707), so a request may carry more of them.
+        resources: fc.array(fc.constantFrom(...RESOURCES), { maxLength: 3 }),
       })
       .map((r) => {
-        const encoded = new URLSearchParams(r.params).toString()
+        const search = new URLSearchParams(r.params)
+        for (const resource of r.resources) search.append('resource', resource)
+        const encoded = search.toString()
         return {
           path: r.path,
           method: r.method,
@@ -178,15 +214,54 @@ function wellFormed(pool: readonly string[]) {
           body: r.method === 'POST' ? encoded : '',
           query: r.method === 'GET' ? encoded : '',
           authorization: r.authorization,
+          dpop: r.dpop === '' ? undefined : r.dpop,
         }
       })
   })
 }
 
+const RESOURCES = [
+  'https://api.example/',
+  'https://files.example/v1?x=1',
+  'https://api.example/#frag',
+  '/relative',
+  'urn:example:thing',
+  '',
+]
+
 describe('fuzzing every endpoint', () => {
   it('never answers 5xx; every OAuth 4xx is a no-store JSON error', async () => {
     const idp = await idpWith()
     idp.control.users.add({ sub: 'bob', password: 'bob' })
+    const key = await dpopKey()
+    const minted = await idp.control.tokens.issue({
+      clientId: 'cli',
+      sub: 'alice',
+      scope: 'openid',
+      jkt: key.jkt,
+    })
+    const pushedRequest = (await (
+      await idp.fetch(`${idp.issuer}/par`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `client_id=cli&response_type=code&redirect_uri=${encodeURIComponent('http://127.0.0.1:5555/callback')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256`,
+      })
+    ).json()) as { request_uri: string }
+    const now = () => Math.floor(idp.control.clock.now() / 1000)
+    // Valid proofs are used again and again by the generator, so replays are tried too.
+    const proofs = [
+      ...(await Promise.all(Array.from({ length: 6 }, () => proof(idp, key)))),
+      await proof(idp, key, { htu: `${idp.issuer}/par` }),
+      await proof(idp, key, { htm: 'GET', htu: `${idp.issuer}/userinfo` }),
+      await proof(idp, key, { nonce: idp.control.dpop.info().nonce }),
+      await proof(idp, key, { iat: now() - 10_000 }),
+      await proof(idp, key, { header: { typ: 'JWT' } }),
+      await proof(idp, key, { header: { jwk: await exportJWK(key.privateKey) } }),
+      await proof(idp, key, { header: { alg: 'ES384' } }).catch(() => 'a.b.c'),
+      await proof(idp, key, { jti: undefined, iat: undefined }),
+      await proof(idp, key, { signWith: (await dpopKey()).privateKey }),
+      `${await proof(idp, key)}, ${await proof(idp, key)}`,
+    ]
     // A pool of live values, so requests get past the first checks into the grants.
     const login = await idp.control.tokens.issue({ clientId: 'cli', sub: 'alice', scope: 'openid profile' })
     const device = (await (
@@ -222,16 +297,27 @@ describe('fuzzing every endpoint', () => {
       'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk',
       login.access_token,
       login.refresh_token ?? '',
+      minted.access_token,
+      minted.refresh_token ?? '',
+      pushedRequest.request_uri,
+      'urn:ietf:params:oauth:request_uri:unknown',
+      key.jkt,
+      ...RESOURCES,
       login.id_token ?? '',
       device.device_code,
       device.user_code,
     ]
-    const request = fc.oneof({ arbitrary: wellFormed(pool), weight: 3 }, { arbitrary: chaos, weight: 1 })
+    const request = fc.tuple(
+      fc.oneof({ arbitrary: wellFormed(pool, proofs), weight: 3 }, { arbitrary: chaos, weight: 1 }),
+      fc.constantFrom(undefined, true, false),
+    )
     await fc.assert(
-      fc.asyncProperty(request, async (r) => {
+      fc.asyncProperty(request, async ([r, requireNonce]) => {
+        idp.control.dpop.requireNonce(requireNonce)
         const headers: Record<string, string> = {}
         if (r.contentType !== '') headers['content-type'] = r.contentType
         if (r.authorization !== undefined) headers.authorization = r.authorization
+        if (r.dpop !== undefined) headers.dpop = r.dpop
         const hasBody = r.method !== 'GET' && r.method !== 'HEAD'
         const response = await idp.fetch(`${idp.issuer}${r.path}${r.query ? `?${r.query}` : ''}`, {
           method: r.method,
@@ -248,6 +334,103 @@ describe('fuzzing every endpoint', () => {
       }),
       { numRuns: 3000 },
     )
+  }, 60_000)
+
+  it('DPoP proofs, PAR and resources past client authentication: no 5xx, and every outcome reached', async () => {
+    const idp = await idpWith()
+    const key = await dpopKey()
+    const minted = await idp.control.tokens.issue({
+      clientId: 'cli',
+      sub: 'alice',
+      scope: 'openid',
+      jkt: key.jkt,
+    })
+    const now = () => Math.floor(idp.control.clock.now() / 1000)
+    const userinfo = `${idp.issuer}/userinfo`
+    const proofs = [
+      ...(await Promise.all(Array.from({ length: 20 }, () => proof(idp, key)))),
+      ...(await Promise.all(Array.from({ length: 5 }, () => proof(idp, key, { htu: `${idp.issuer}/par` })))),
+      await proof(idp, key, { htm: 'GET', htu: userinfo }),
+      await proof(idp, key, { htm: 'GET', htu: userinfo, ath: 'x' }),
+      ...(await Promise.all(
+        Array.from({ length: 3 }, async () =>
+          proof(idp, key, { htm: 'GET', htu: userinfo, ath: await ath(minted.access_token) }),
+        ),
+      )),
+      await proof(idp, key, { nonce: idp.control.dpop.info().nonce }),
+      await proof(idp, key, { iat: now() - 10_000 }),
+      await proof(idp, key, { iat: now() + 10_000 }),
+      await proof(idp, key, { header: { typ: 'JWT' } }),
+      await proof(idp, key, { header: { jwk: await exportJWK(key.privateKey) } }),
+      await proof(idp, key, { header: { jwk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } } }),
+      await proof(idp, key, { header: { jwk: { kty: 'RSA', n: 'AA', e: 'AQAB' }, alg: 'RS256' } }).catch(
+        () => 'a.b',
+      ),
+      await proof(idp, key, { jti: undefined, iat: undefined, htm: undefined }),
+      await proof(idp, key, { htu: 'not a url' }),
+      await proof(idp, key, { signWith: (await dpopKey()).privateKey }),
+      'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.',
+      'not-a-jws',
+    ]
+    const request = fc.record({
+      target: fc.constantFrom('token', 'par', 'userinfo'),
+      dpop: fc.oneof(fc.constant(undefined), fc.constantFrom(...proofs)),
+      resources: fc.array(fc.constantFrom(...RESOURCES), { maxLength: 3 }),
+      dpopJkt: fc.constantFrom(undefined, key.jkt, 'x'.repeat(43), 'short'),
+      requireNonce: fc.constantFrom(undefined, true, false),
+      scheme: fc.constantFrom('DPoP', 'Bearer'),
+    })
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        idp.control.dpop.requireNonce(r.requireNonce)
+        const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
+        if (r.dpop !== undefined) headers.dpop = r.dpop
+        const form = new URLSearchParams()
+        for (const resource of r.resources) form.append('resource', resource)
+        let response: Response
+        if (r.target === 'userinfo') {
+          headers.authorization = `${r.scheme} ${minted.access_token}`
+          response = await idp.fetch(userinfo, { headers })
+        } else if (r.target === 'token') {
+          headers.authorization = basic('svc', 's3cret-value')
+          form.set('grant_type', 'client_credentials')
+          response = await idp.fetch(`${idp.issuer}/token`, {
+            method: 'POST',
+            headers,
+            body: form.toString(),
+          })
+        } else {
+          for (const [k, v] of Object.entries({
+            client_id: 'cli',
+            response_type: 'code',
+            redirect_uri: 'http://127.0.0.1:5555/callback',
+            code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+            code_challenge_method: 'S256',
+            ...(r.dpopJkt !== undefined ? { dpop_jkt: r.dpopJkt } : {}),
+          }))
+            form.set(k, v)
+          response = await idp.fetch(`${idp.issuer}/par`, { method: 'POST', headers, body: form.toString() })
+        }
+        const body = (await response.json()) as { error?: unknown }
+        expect(response.status).toBeLessThan(500)
+        if (response.status >= 400) expect(typeof body.error).toBe('string')
+      }),
+      { numRuns: 1500 },
+    )
+    const outcomes = new Set(idp.control.journal.entries().map((e) => `${e.endpoint} ${e.error ?? e.status}`))
+    for (const outcome of [
+      'token 200',
+      'token invalid_dpop_proof',
+      'token use_dpop_nonce',
+      'token invalid_target',
+      'par 201',
+      'par invalid_dpop_proof',
+      'userinfo 200',
+      'userinfo invalid_dpop_proof',
+      'userinfo invalid_token',
+    ]) {
+      expect(outcomes).toContain(outcome)
+    }
   }, 60_000)
 
   it('survives huge and binary bodies', async () => {
@@ -280,6 +463,7 @@ const controlSegment = fc.oneof(
     'tokens',
     'sign',
     'stats',
+    'dpop',
     'approve',
     'deny',
     'expire',
@@ -336,6 +520,13 @@ const controlBody = fc.oneof(
         'accessToken',
         'idToken',
         'userinfo',
+        'requireNonce',
+        'rotate',
+        'jkt',
+        'resources',
+        'dpopBoundAccessTokens',
+        'requireDpopNonce',
+        'requirePushedAuthorizationRequests',
       ),
       fc.oneof(
         jsonScalar,
