@@ -47,7 +47,8 @@ export function readBearer(
       ),
     }
   }
-  const scheme: TokenScheme = match[0].trimEnd().toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
+  // Only the Bearer-or-DPoP pattern has a group; `dpop` is its only 4-letter match.
+  const scheme: TokenScheme = match[1]?.length === 4 ? 'DPoP' : 'Bearer'
   const token = value.slice(match[0].length)
   if (token.length === 0) return { denial: invalidRequest(`the ${scheme} credential is empty`, scheme) }
   if (token.length > maxLength) {

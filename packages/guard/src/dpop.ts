@@ -185,7 +185,8 @@ export function createDpopVerifier(
     options.nonce === undefined || options.nonce === false
       ? undefined
       : new Nonces(options.nonce === true ? {} : options.nonce, owner)
-  const keys = new KeyCache(256)
+  const signers = new Signers(algorithms, 256)
+  const hashes = new TokenHashes(256)
   const verifyOptions = {
     algorithms: [...algorithms],
     typ: 'dpop+jwt',
@@ -212,34 +213,16 @@ export function createDpopVerifier(
       }
       // Repeated headers arrive joined by ", "; a compact JWS has no comma (§4.3 check 1).
       if (proof.includes(',')) return refuse('dpop_proof_invalid', 'more than one DPoP header')
-      let alg: string
-      let jwk: JWK
-      try {
-        const header = decodeProtectedHeader(proof)
-        if (typeof header.alg !== 'string' || !algorithms.has(header.alg)) {
-          return refuse(
-            'dpop_proof_invalid',
-            `alg ${JSON.stringify(String(header.alg)).slice(0, 40)} is not one of ${[...algorithms].join(', ')}`,
-          )
-        }
-        if (header.jwk === null || typeof header.jwk !== 'object' || Array.isArray(header.jwk)) {
-          return refuse('dpop_proof_invalid', 'the jwk header is not a JSON object')
-        }
-        alg = header.alg
-        jwk = header.jwk
-      } catch (error) {
-        return refuse('dpop_proof_invalid', `the DPoP header is not a JWT: ${describe(error)}`)
-      }
-      if (jwk.kty === 'oct' || 'd' in jwk || 'p' in jwk || 'q' in jwk || 'k' in jwk) {
-        return refuse('dpop_proof_invalid', 'the jwk header holds a private or symmetric key')
-      }
       const nowMs = now()
-      let thumbprint: string
+      const signer = await signers.resolve(proof)
+      if (typeof signer === 'string') return refuse('dpop_proof_invalid', signer)
+      const { thumbprint } = signer
       let payload: Record<string, unknown>
       try {
-        thumbprint = await calculateJwkThumbprint(jwk, 'sha256')
-        const key = await keys.get(alg, thumbprint, jwk)
-        ;({ payload } = await jwtVerify(proof, key, { ...verifyOptions, currentDate: new Date(nowMs) }))
+        ;({ payload } = await jwtVerify(proof, signer.key, {
+          ...verifyOptions,
+          currentDate: new Date(nowMs),
+        }))
       } catch (error) {
         return refuse('dpop_proof_invalid', describe(error))
       }
@@ -280,9 +263,7 @@ export function createDpopVerifier(
           'the DPoP proof has no ath (the hash of the access token)',
         )
       }
-      if (
-        ath !== base64url.encode(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(token))))
-      ) {
+      if (ath !== (await hashes.of(token))) {
         return refuse(
           'dpop_proof_mismatch',
           'ath is not the hash of the access token',
@@ -434,26 +415,83 @@ function requestHtu(requestUrl: string, origin: string | undefined): string | un
   return normalizeHtu(`${origin}${url.pathname}`)
 }
 
-/** Imported proof keys by algorithm and thumbprint, so a client's key is imported once. */
-class KeyCache {
-  readonly #keys = new Map<string, CryptoKey>()
+/** A proof's signing key and its JWK SHA-256 thumbprint. */
+interface Signer {
+  readonly key: CryptoKey
+  readonly thumbprint: string
+}
+
+/**
+ * Proof keys by the proof's encoded protected header (`alg`, `typ` and `jwk`, the same in every
+ * proof a client makes with one key), so a client's key is decoded, hashed and imported once.
+ * Insertion-ordered and bounded: the oldest entry goes first.
+ */
+class Signers {
+  readonly #signers = new Map<string, Signer>()
+  readonly #algorithms: ReadonlySet<string>
+  readonly #max: number
+
+  constructor(algorithms: ReadonlySet<string>, max: number) {
+    this.#algorithms = algorithms
+    this.#max = max
+  }
+
+  /** The signer of `proof`, or what is wrong with its header. */
+  async resolve(proof: string): Promise<Signer | string> {
+    const end = proof.indexOf('.')
+    const encoded = end > 0 ? proof.slice(0, end) : ''
+    const hit = this.#signers.get(encoded)
+    if (hit) return hit
+    let alg: string
+    let jwk: JWK
+    try {
+      const header = decodeProtectedHeader(proof)
+      if (typeof header.alg !== 'string' || !this.#algorithms.has(header.alg)) {
+        return `alg ${JSON.stringify(String(header.alg)).slice(0, 40)} is not one of ${[...this.#algorithms].join(', ')}`
+      }
+      if (header.jwk === null || typeof header.jwk !== 'object' || Array.isArray(header.jwk)) {
+        return 'the jwk header is not a JSON object'
+      }
+      alg = header.alg
+      jwk = header.jwk
+    } catch (error) {
+      return `the DPoP header is not a JWT: ${describe(error)}`
+    }
+    if (jwk.kty === 'oct' || 'd' in jwk || 'p' in jwk || 'q' in jwk || 'k' in jwk) {
+      return 'the jwk header holds a private or symmetric key'
+    }
+    let signer: Signer
+    try {
+      const key = await importJWK(jwk, alg)
+      if (key instanceof Uint8Array || key.type !== 'public') return 'the jwk header is not a public key'
+      signer = { key, thumbprint: await calculateJwkThumbprint(jwk, 'sha256') }
+    } catch (error) {
+      return `the jwk header is not a usable ${alg} key: ${describe(error)}`
+    }
+    if (this.#signers.size >= this.#max) this.#signers.delete(this.#signers.keys().next().value as string)
+    this.#signers.set(encoded, signer)
+    return signer
+  }
+}
+
+/** base64url(SHA-256(token)) (a proof's `ath`) of the last tokens seen, so a client's token is hashed once. */
+class TokenHashes {
+  readonly #hashes = new Map<string, string>()
   readonly #max: number
 
   constructor(max: number) {
     this.#max = max
   }
 
-  async get(alg: string, thumbprint: string, jwk: JWK): Promise<CryptoKey> {
-    const id = `${alg}.${thumbprint}`
-    const hit = this.#keys.get(id)
-    if (hit) return hit
-    const key = await importJWK(jwk, alg)
-    if (key instanceof Uint8Array || key.type !== 'public') {
-      throw new Error('the jwk header is not a public key')
-    }
-    if (this.#keys.size >= this.#max) this.#keys.delete(this.#keys.keys().next().value as string)
-    this.#keys.set(id, key)
-    return key
+  async of(token: string): Promise<string> {
+    const hit = this.#hashes.get(token)
+    if (hit !== undefined) return hit
+    const hash = base64url.encode(
+      new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(token))),
+    )
+    if (this.#hashes.size >= this.#max) this.#hashes.delete(this.#hashes.keys().next().value as string)
+    this.#hashes.set(token, hash)
+    return hash
   }
 }
 
