@@ -1,13 +1,16 @@
 /** DPoP (RFC 9449) at the resource server: proofs, key binding, replay, nonces, and the attack matrix. */
 import type { MockIdp } from '@keyfob/mock-idp'
+import fc from 'fast-check'
 import { Hono } from 'hono'
 import { base64url, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
 import {
+  apiKeyAuth,
   DEFAULT_DPOP_ALGORITHMS,
   type DpopOptions,
   GuardError,
   type GuardReason,
+  guard,
   type JwtAuthOptions,
   jwtAuth,
   oidcAuth,
@@ -17,6 +20,7 @@ import {
   AUDIENCE,
   accessToken,
   athOf,
+  b64url,
   type DpopKey,
   dpopKey,
   dpopProof,
@@ -178,6 +182,33 @@ describe('DPoP-bound tokens (jwtAuth with dpop)', () => {
     const missing = await get(api, '/collections')
     expect(missing.headers.get('www-authenticate')).toBe(`DPoP ${ALGS}`)
     expect((await send(api, bound, await dpopProof(key, { htu: URL_, token: bound }))).status).toBe(200)
+  })
+
+  it('in guard() next to an API key: every scheme is offered, and a DPoP refusal leads with DPoP', async () => {
+    const combined = protectedApp(
+      guard({
+        schemes: [
+          jwtAuth({
+            jwksUrl: `${idp.issuer}/jwks`,
+            issuer: idp.issuer,
+            audience: AUDIENCE,
+            fetch: idp.fetch,
+            dpop: {},
+          }),
+          apiKeyAuth({ keys: ['an-api-key-of-enough-length'] }),
+        ],
+        combine: 'first-present',
+      }),
+    )
+    const missing = await get(combined, '/collections')
+    expect(missing.headers.get('www-authenticate')).toBe(`Bearer, DPoP ${ALGS}, ApiKey header="X-API-KEY"`)
+    const replayed = await dpopProof(key, { htu: URL_, token: bound })
+    expect((await send(combined, bound, replayed)).status).toBe(200)
+    const again = await send(combined, bound, replayed)
+    expect(again.status).toBe(401)
+    expect(again.headers.get('www-authenticate')).toMatch(
+      /^DPoP algs="[^"]+", error="invalid_dpop_proof", error_description="[^"]+", Bearer, ApiKey header="X-API-KEY"$/,
+    )
   })
 
   it('puts realm and resource_metadata on the DPoP challenge too', async () => {
@@ -631,4 +662,49 @@ describe('RFC 9728 metadata with DPoP', () => {
     const plain = protectedResourceMetadata({ resource: AUDIENCE, authorizationServers: [idp.issuer] })
     expect('dpop_bound_access_tokens_required' in plain.document).toBe(false)
   })
+})
+
+describe('DPoP fuzzing', () => {
+  it('whatever DPoP header and scheme arrive, the answer is 200 or 400/401 with a challenge, never a 5xx', async () => {
+    const api = app({ nonce: true })
+    const real = await dpopProof(key, { htu: URL_, token: bound })
+    const [header, payload] = real.split('.') as [string, string]
+    const proofish = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.constantFrom('', '.', '..', 'a.b.c', real, `${real}, ${real}`, `${header}.${payload}.`),
+      fc
+        .tuple(fc.json(), fc.json(), fc.string())
+        .map(([h, p, s]) => `${b64url(h)}.${b64url(p)}.${b64url(s)}`),
+      fc.json().map((p) => `${header}.${b64url(p)}.${real.split('.')[2]}`),
+      fc.json().map((h) => `${b64url(h)}.${payload}.${real.split('.')[2]}`),
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('DPoP', 'dpop', 'Bearer', 'DPoP  ', 'Basic'),
+        fc.constantFrom(bound, unbound, 'opaque-junk', `${bound}x`),
+        fc.option(proofish, { nil: undefined }),
+        fc.constantFrom('GET', 'POST', 'OPTIONS'),
+        async (scheme, token, proof, method) => {
+          const headers: Record<string, string> = { authorization: `${scheme} ${token}` }
+          if (proof !== undefined) headers.dpop = proof
+          let response: Response
+          try {
+            response = await api.request(URL_, { method, headers })
+          } catch (error) {
+            // A header value fetch refuses to carry (a control character) never reaches the guard.
+            if (error instanceof TypeError) return
+            throw error
+          }
+          expect([200, 400, 401]).toContain(response.status)
+          if (response.status !== 200) {
+            expect(response.headers.get('www-authenticate')).toBeTruthy()
+            const text = await response.text()
+            expect(text).not.toContain(bound)
+            expect(response.headers.get('www-authenticate')).not.toContain(bound)
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  }, 60_000)
 })
