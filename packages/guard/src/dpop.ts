@@ -447,7 +447,7 @@ class Signers {
     try {
       const header = decodeProtectedHeader(proof)
       if (typeof header.alg !== 'string' || !this.#algorithms.has(header.alg)) {
-        return `alg ${JSON.stringify(String(header.alg)).slice(0, 40)} is not one of ${[...this.#algorithms].join(', ')}`
+        return `alg ${JSON.stringify(String(header.alg)).slice(0, 40)} is not in dpop.algorithms (${[...this.#algorithms].join(', ')})`
       }
       if (header.jwk === null || typeof header.jwk !== 'object' || Array.isArray(header.jwk)) {
         return 'the jwk header is not a JSON object'
