@@ -65,6 +65,7 @@ export default defineConfig({
         items: [
           { text: 'The mock IdP in your tests', link: '/guide/mock-idp' },
           { text: 'Protect an API with guard', link: '/guide/guard' },
+          { text: 'DPoP and resource indicators at the API', link: '/guide/guard-dpop' },
           { text: 'keyfob-guard: from fastgeoapi', link: '/guide/gateway' },
           { text: 'Compose your own client', link: '/guide/compose' },
         ],

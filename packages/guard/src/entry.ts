@@ -37,9 +37,11 @@ export function createEntry(
     throw new GuardError('ERR_INVALID_OPTION', `${name}: onEvent must be a function`)
   }
   const token = {}
-  const challenges = (first?: GuardScheme): string[] => {
+  const challenges = (first: GuardScheme | undefined, denial: Denial): string[] => {
     const ordered = first ? [first, ...schemes.filter((s) => s !== first)] : schemes
-    return ordered.map((s) => s.challenge())
+    return ordered.flatMap((s, i) =>
+      s.challenges ? s.challenges(i === 0 ? denial : undefined) : [s.challenge()],
+    )
   }
   const missing = (): Denial => (schemes.length === 1 ? (schemes[0]?.missing ?? MISSING) : MISSING)
 
@@ -85,12 +87,15 @@ export function createEntry(
     const { outcome, scheme } = await authenticate(c)
     if (!outcome.ok) {
       emit(onEvent, c, scheme?.name ?? name, denialEvent(outcome.denial))
-      return deny(c, outcome.denial, challenges(scheme))
+      return deny(c, outcome.denial, challenges(scheme, outcome.denial))
     }
     owners.set(c.req.raw, token)
     c.set('auth', outcome.auth)
     if (onEvent) emit(onEvent, c, scheme?.name ?? name, allowEvent(outcome.auth))
-    return next()
+    if (outcome.headers === undefined) return next()
+    await next()
+    // After the route: c.header on a finished response re-wraps it, so even a proxied one gets it.
+    for (const [key, value] of Object.entries(outcome.headers)) c.header(key, value)
   }
   // Named after the factory, as Hono's middlewares are (`jwtAuth`, `guard`, …), for stack traces.
   Object.defineProperty(entry, 'name', { value: name })

@@ -18,6 +18,12 @@ export {
   requireClaims,
   requireScopes,
 } from './authorize.ts'
+export {
+  DEFAULT_DPOP_ALGORITHMS,
+  type DpopAlgorithm,
+  type DpopNonceOptions,
+  type DpopOptions,
+} from './dpop.ts'
 export type { Combine } from './entry.ts'
 export { type Dependency, GuardError, type GuardErrorCode } from './errors.ts'
 export { type GuardOptions, guard, type SchemeCarrier } from './guard.ts'

@@ -3,7 +3,7 @@ import { BoundedCache } from './cache.ts'
 import { digestKey } from './digest.ts'
 import { checkUrl, describe, readJsonObject } from './discovery.ts'
 import { DependencyError, GuardError } from './errors.ts'
-import { authFromClaims, invalid, unavailable } from './jwt.ts'
+import { authFromClaims, invalid, unavailable, wrongAudience } from './jwt.ts'
 import { nonNegative, positiveInteger } from './options.ts'
 import type { FetchLike, SchemeOutcome } from './types.ts'
 
@@ -200,7 +200,7 @@ export function checkIntrospection(
   if (expect.audience) {
     const aud = typeof doc.aud === 'string' ? [doc.aud] : Array.isArray(doc.aud) ? doc.aud : []
     if (!aud.some((a) => typeof a === 'string' && expect.audience?.has(a))) {
-      return refuse(invalid('bad_aud', 'introspection: aud missing or unexpected', hints))
+      return refuse(wrongAudience([...expect.audience], 'introspection: aud missing or unexpected', hints))
     }
   }
   if (expMs !== undefined && expMs + expect.toleranceMs <= nowMs) {

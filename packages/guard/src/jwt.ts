@@ -15,6 +15,7 @@ import {
 import { hasBearer, readBearer } from './bearer.ts'
 import { BoundedCache } from './cache.ts'
 import { checkUrl, createDiscovery, describe } from './discovery.ts'
+import { createDpopVerifier, type DpopOptions, type DpopVerifier } from './dpop.ts'
 import { createEntry } from './entry.ts'
 import { DependencyError, GuardError } from './errors.ts'
 import { type JwksOptions, type KeySource, localKeySource, remoteKeySource } from './jwks.ts'
@@ -153,6 +154,14 @@ export interface JwtAuthOptions extends JwtValidationOptions, EntryOptions {
    * the authorization server from the resource.
    */
   readonly resourceMetadata?: string | URL
+  /**
+   * Accept DPoP (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof header, verified
+   * against the key the token is bound to (`cnf.jkt`): signature, `htm`/`htu`/`ath`, `iat`
+   * window, `jti` replay, optional server nonces; `required: true` refuses `Bearer` altogether.
+   * Challenges then offer `DPoP algs="…"` too. Without it, only `Bearer` is read, and a token
+   * bound to a key is refused either way (§7.2).
+   */
+  readonly dpop?: DpopOptions
 }
 
 /** A configured JWT verifier: the part {@link jwtAuth} and {@link oidcAuth} share. @internal */
@@ -258,7 +267,7 @@ export function createJwtVerifier(
       try {
         result = await jwtVerify(token, boundedKid, { ...verifyOptions, currentDate: new Date(nowMs) })
       } catch (error) {
-        return { ok: false, denial: denialFor(error, hintsOf(token)) }
+        return { ok: false, denial: denialFor(error, hintsOf(token), audience) }
       }
       const { payload, protectedHeader: header } = result
       // jose checks a future `iat` only with maxTokenAge; the clock tolerance covers it always.
@@ -376,7 +385,7 @@ function hintsOf(token: string): Denial['hints'] {
 const LAX_TYPES: ReadonlySet<string> = new Set(['jwt', 'at+jwt', 'application/jwt', 'application/at+jwt'])
 
 /** Turns any verification failure into a 401 (or a 503 for an unreachable JWKS); never a 500. */
-function denialFor(error: unknown, hints: Denial['hints']): Denial {
+function denialFor(error: unknown, hints: Denial['hints'], audience?: readonly string[]): Denial {
   if (error instanceof DependencyError) {
     return unavailable(error, hints)
   }
@@ -393,6 +402,7 @@ function denialFor(error: unknown, hints: Denial['hints']): Denial {
             : error.claim === 'typ'
               ? 'bad_typ'
               : 'bad_claim'
+    if (reason === 'bad_aud' && audience !== undefined) return wrongAudience(audience, detail, hints)
     return invalid(
       reason,
       detail,
@@ -428,6 +438,22 @@ export function unavailable(error: DependencyError, hints?: Denial['hints']): De
     detail: `${error.message}${error.cause ? ` (${describe(error.cause)})` : ''}`,
     ...(hints ? { hints } : {}),
   }
+}
+
+/**
+ * A 401 `invalid_token` for a token minted for another resource: the description names the
+ * audience this API accepts (public: RFC 9728 metadata publishes it), so a client knows which
+ * `resource` (RFC 8707) to ask its authorization server for. @internal
+ */
+export function wrongAudience(audience: readonly string[], detail: string, hints?: Denial['hints']): Denial {
+  // error_description allows printable ASCII without `"` and `\` (RFC 6750 §3).
+  const names = audience.map((a) => a.replace(/[^\x20-\x7e]|["\\]/g, ''))
+  return invalid(
+    'bad_aud',
+    detail,
+    hints,
+    `the access token is for another audience; this API accepts tokens for ${names.join(' or ')} (ask the authorization server with resource=${names[0]}, RFC 8707)`,
+  )
 }
 
 /** A 401 `invalid_token`. @internal */
@@ -495,7 +521,9 @@ export function authFromClaims(
  * timeout, and a JWKS outage is survived with the last good keys (1 h). Errors follow RFC 6750 §3:
  * no credential → 401 without `error`; malformed or repeated `Authorization` → 400
  * `invalid_request`; bad token → 401 `invalid_token`; JWKS down and no cached key → 503.
- * The scheme name is matched case-insensitively (`bearer` works; RFC 9110 §11.1).
+ * The scheme name is matched case-insensitively (`bearer` works; RFC 9110 §11.1). With `dpop`,
+ * `Authorization: DPoP` plus a `DPoP` proof is accepted too (RFC 9449); a token bound to a key
+ * (`cnf.jkt`) is refused as `Bearer` in any case.
  *
  * Verified claims and scopes are on `c.var.auth` (`claims`, `scopes`, `subject`, …).
  *
@@ -505,8 +533,10 @@ export function authFromClaims(
  * @throws GuardError `ERR_MISSING_OPTION` without `issuer`/`audience` (unless waived) or a key
  *   source; `ERR_CONFLICTING_OPTIONS` for two key sources or a value plus its waiver;
  *   `ERR_INVALID_OPTION` for `none`/`HS*`/unknown algorithms, private or symmetric `keys`, bad
- *   numbers; `ERR_INSECURE_URL` for plain-http URLs off loopback.
+ *   numbers, and for bad `dpop` options (a MAC or unknown proof algorithm, a `publicOrigin` with a
+ *   path, a nonce secret under 32 characters); `ERR_INSECURE_URL` for plain-http URLs off loopback.
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-7
  * @see https://www.rfc-editor.org/rfc/rfc8725
  * @example
  * ```ts
@@ -573,8 +603,10 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
 }
 
 /**
- * A bearer-token scheme as a middleware: reads the `Authorization: Bearer` credential (length
- * bounded by `maxTokenLength`) and hands it to `check`. Shared by `jwtAuth` and `oidcAuth`.
+ * A bearer-token scheme as a middleware: reads the `Authorization: Bearer` credential (or, with
+ * `dpop`, `DPoP` and its proof), length bounded by `maxTokenLength`, and hands the token to
+ * `check`. Shared by `jwtAuth` and `oidcAuth`. A token bound to a key (`cnf.jkt`) is refused as
+ * `Bearer` whether DPoP is configured or not (RFC 9449 §7.2).
  * @internal
  */
 export function bearerMiddleware<Claims extends Record<string, unknown>>(
@@ -583,6 +615,8 @@ export function bearerMiddleware<Claims extends Record<string, unknown>>(
     readonly realm?: string
     readonly maxTokenLength?: number
     readonly resourceMetadata?: string | URL
+    readonly dpop?: DpopOptions
+    readonly now?: () => number
   },
   check: (token: string) => Promise<SchemeOutcome>,
 ): SchemeMiddleware<Claims> {
@@ -593,21 +627,97 @@ export function bearerMiddleware<Claims extends Record<string, unknown>>(
       : [
           `resource_metadata=${quote(checkUrl(options.resourceMetadata, 'resourceMetadata', owner, true).href)}`,
         ]
+  const bearer = challengeOf('Bearer', options.realm, extra)
+  const dpop =
+    options.dpop === undefined
+      ? undefined
+      : createDpopVerifier(options.dpop, { owner, now: options.now ?? Date.now, realm: options.realm, extra })
+  const accepted = dpop?.required ? [dpop.challenge] : dpop ? [bearer, dpop.challenge] : [bearer]
   const scheme: GuardScheme = {
     kind: 'bearer',
     name: owner,
-    present: hasBearer,
-    challenge: () => challengeOf('Bearer', options.realm, extra),
+    present: dpop ? (c) => hasBearer(c, true) : (c) => hasBearer(c),
+    challenge: () => accepted[0] as string,
+    ...(dpop
+      ? {
+          challenges: (denial?: Denial) =>
+            denial?.scheme === 'DPoP' && !dpop.required ? [dpop.challenge, bearer] : accepted,
+        }
+      : {}),
     hasEntryOptions: hasEntryOptions(options),
     async authenticate(c: Context): Promise<SchemeOutcome> {
-      const read = readBearer(c, maxLength)
+      const read = readBearer(c, maxLength, dpop !== undefined)
       if ('denial' in read) return { ok: false, denial: read.denial }
-      return check(read.token)
+      if (read.scheme === 'Bearer') {
+        if (dpop?.required) return { ok: false, denial: DPOP_REQUIRED }
+        const outcome = await check(read.token)
+        if (outcome.ok && boundKey(outcome.auth.claims) !== undefined) {
+          return { ok: false, denial: dpop ? BOUND_AS_BEARER : boundAsBearerWithoutDpop(owner) }
+        }
+        return outcome
+      }
+      const outcome = await check(read.token)
+      if (!outcome.ok) return { ok: false, denial: { ...outcome.denial, scheme: 'DPoP' } }
+      const jkt = boundKey(outcome.auth.claims)
+      if (jkt === undefined) return { ok: false, denial: UNBOUND }
+      const proof = await (dpop as DpopVerifier).check(c, read.token, jkt)
+      if (!proof.ok) return proof
+      const auth = { ...outcome.auth, dpop: { jkt: proof.jkt } }
+      return proof.nonce === undefined
+        ? { ok: true, auth }
+        : { ok: true, auth, headers: { 'DPoP-Nonce': proof.nonce } }
     },
   }
   return Object.assign(createEntry(owner, [scheme], 'first-present', options), {
     scheme,
   }) as SchemeMiddleware<Claims>
+}
+
+/** The `cnf.jkt` a token is bound to (RFC 9449 §6), or `undefined` for an unbound token. */
+function boundKey(claims: Record<string, unknown>): string | undefined {
+  const cnf = claims.cnf
+  if (cnf === null || typeof cnf !== 'object' || !('jkt' in cnf)) return undefined
+  const jkt = (cnf as { jkt: unknown }).jkt
+  // A jkt that is not a string binds the token to no key at all: no proof can match it.
+  return typeof jkt === 'string' ? jkt : ''
+}
+
+const DPOP_REQUIRED: Denial = {
+  status: 401,
+  error: 'invalid_token',
+  description: 'this API accepts only DPoP-bound access tokens: send Authorization: DPoP with a DPoP proof',
+  reason: 'dpop_required',
+  challengeError: true,
+  scheme: 'DPoP',
+  detail: 'Authorization: Bearer where dpop.required is set',
+}
+
+const BOUND_AS_BEARER: Denial = {
+  status: 401,
+  error: 'invalid_token',
+  description: 'the access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof',
+  reason: 'dpop_bound_as_bearer',
+  challengeError: true,
+  scheme: 'Bearer',
+  detail: 'a token with cnf.jkt sent as Bearer (RFC 9449 section 7.2)',
+}
+
+function boundAsBearerWithoutDpop(owner: string): Denial {
+  return {
+    ...BOUND_AS_BEARER,
+    description: 'the access token is DPoP-bound and this API does not accept DPoP',
+    detail: `a token with cnf.jkt sent as Bearer (RFC 9449 section 7.2); to accept DPoP-bound tokens, set ${owner}'s dpop option`,
+  }
+}
+
+const UNBOUND: Denial = {
+  status: 401,
+  error: 'invalid_token',
+  description: 'the access token is not DPoP-bound: send it as Authorization: Bearer',
+  reason: 'dpop_unbound',
+  challengeError: true,
+  scheme: 'DPoP',
+  detail: 'Authorization: DPoP with a token that has no cnf.jkt',
 }
 
 /** Validated JWKS tuning with jose's defaults. @internal */

@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose'
 import { createDiscovery } from './discovery.ts'
+import type { DpopOptions } from './dpop.ts'
 import { DependencyError, GuardError } from './errors.ts'
 import { createIntrospection, type IntrospectionOptions, introspectionSettings } from './introspection.ts'
 import { remoteKeySource } from './jwks.ts'
@@ -31,6 +32,14 @@ export interface OidcAuthOptions extends JwtValidationOptions, EntryOptions {
   readonly realm?: string
   /** The URL of this resource's RFC 9728 metadata, sent as `resource_metadata` in challenges. */
   readonly resourceMetadata?: string | URL
+  /**
+   * Accept DPoP (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof header, verified
+   * against the key the token is bound to (`cnf.jkt`): signature, `htm`/`htu`/`ath`, `iat`
+   * window, `jti` replay, optional server nonces; `required: true` refuses `Bearer` altogether.
+   * Challenges then offer `DPoP algs="…"` too. Without it, only `Bearer` is read, and a token
+   * bound to a key is refused either way (§7.2).
+   */
+  readonly dpop?: DpopOptions
 }
 
 /**
@@ -42,14 +51,16 @@ export interface OidcAuthOptions extends JwtValidationOptions, EntryOptions {
  * `cacheTtlMs`, never beyond the token's `exp`, in a bounded LRU; concurrent requests with the same
  * token share one call. `active: false`, a refresh token, a foreign `iss` or a missing audience
  * give 401 `invalid_token`; an unreachable endpoint gives 503 unless a cached answer decides.
- * Nothing redirects: an API answers 401, and logging in is the client's business.
+ * Nothing redirects: an API answers 401, and logging in is the client's business. With `dpop`,
+ * DPoP-bound tokens (`cnf.jkt` in the JWT or in the introspection answer) are accepted with a
+ * proof, as with {@link jwtAuth}.
  *
  * @typeParam Claims - Your claims' shape, for `c.var.auth.claims`.
  * @param options - `issuer`, `audience`, optional `introspection` client, and tuning.
  * @returns A middleware; its `scheme` property lets {@link guard} combine it with other schemes.
  * @throws GuardError `ERR_MISSING_OPTION`, `ERR_CONFLICTING_OPTIONS`, `ERR_INVALID_OPTION`,
- *   `ERR_INSECURE_URL`, as {@link jwtAuth}; `ERR_MISSING_OPTION` for an introspection client
- *   without id or secret.
+ *   `ERR_INSECURE_URL`, as {@link jwtAuth} (`dpop` included); `ERR_MISSING_OPTION` for an
+ *   introspection client without id or secret.
  * @see https://www.rfc-editor.org/rfc/rfc7662
  * @see https://openid.net/specs/openid-connect-discovery-1_0.html
  * @example

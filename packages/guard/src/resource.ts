@@ -1,5 +1,6 @@
 /** RFC 9728 OAuth 2.0 Protected Resource Metadata: the well-known URL and the document. @module */
 import type { Handler } from 'hono'
+import { DEFAULT_DPOP_ALGORITHMS, type DpopOptions } from './dpop.ts'
 import { GuardError } from './errors.ts'
 
 /** Options of {@link protectedResourceMetadata}. */
@@ -12,6 +13,12 @@ export interface ProtectedResourceMetadataOptions {
   readonly scopesSupported?: readonly string[]
   /** A human-readable name (`resource_name`). */
   readonly resourceName?: string
+  /**
+   * The `dpop` options this resource's guard uses (the same object works): the document then
+   * advertises `dpop_signing_alg_values_supported` (`algorithms`, or the guard's defaults) and
+   * `dpop_bound_access_tokens_required` (`required`, default `false`), RFC 9728 §2.
+   */
+  readonly dpop?: Pick<DpopOptions, 'algorithms' | 'required'>
   /** More metadata members, e.g. `resource_documentation`. */
   readonly extra?: Readonly<Record<string, unknown>>
 }
@@ -31,7 +38,8 @@ export interface ProtectedResourceMetadata {
 /**
  * RFC 9728 protected resource metadata for one resource: the well-known URL derived from the
  * resource identifier (§3.1: `https://api.example/geoapi` → `https://api.example/.well-known/oauth-protected-resource/geoapi`),
- * the document (`resource`, `authorization_servers`, `bearer_methods_supported: ["header"]`, …),
+ * the document (`resource`, `authorization_servers`, `bearer_methods_supported: ["header"]`, with
+ * `dpop` also `dpop_signing_alg_values_supported` and `dpop_bound_access_tokens_required`, …),
  * and a handler to serve it. Give `url` to `jwtAuth`/`oidcAuth` as `resourceMetadata`, so
  * their 401 challenges carry `resource_metadata="…"` and OAuth clients (MCP clients among them)
  * can find the authorization server from the resource alone.
@@ -94,6 +102,12 @@ export function protectedResourceMetadata(
     bearer_methods_supported: ['header'],
     ...(options.scopesSupported ? { scopes_supported: [...options.scopesSupported] } : {}),
     ...(options.resourceName !== undefined ? { resource_name: options.resourceName } : {}),
+    ...(options.dpop !== undefined
+      ? {
+          dpop_signing_alg_values_supported: [...(options.dpop.algorithms ?? DEFAULT_DPOP_ALGORITHMS)],
+          dpop_bound_access_tokens_required: options.dpop.required ?? false,
+        }
+      : {}),
     ...options.extra,
   }
   const body = JSON.stringify(document)

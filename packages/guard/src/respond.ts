@@ -40,6 +40,7 @@ export function deny(c: Context, denial: Denial, challenges: readonly string[]):
     const [first, ...rest] = challenges as [string, ...string[]]
     headers.set('www-authenticate', [withError(first, denial), ...rest].join(', '))
   }
+  if (denial.dpopNonce !== undefined) headers.set('dpop-nonce', denial.dpopNonce)
   const body: Record<string, unknown> = { error: denial.error, error_description: denial.description }
   if (denial.scope && denial.scope.length > 0) body.scope = denial.scope.join(' ')
   return c.body(JSON.stringify(body), denial.status, Object.fromEntries(headers))

@@ -31,6 +31,11 @@ export interface AuthInfo<Claims extends Record<string, unknown> = JWTPayload> {
   readonly clientId?: string
   /** The `kid` of the key that verified a JWT. */
   readonly kid?: string
+  /**
+   * Set when the request proved possession of the key its access token is bound to (RFC 9449
+   * DPoP): `jkt` is that key's JWK SHA-256 thumbprint (the token's `cnf.jkt`).
+   */
+  readonly dpop?: { readonly jkt: string }
   /** With `guard({ combine: 'all' })`: every scheme's result, in order (this one first). */
   readonly factors?: readonly AuthInfo[]
 }
@@ -117,6 +122,26 @@ export type GuardReason =
   | 'policy_deny'
   /** The policy engine could not decide (down, timed out, evaluation error): fail closed. */
   | 'policy_unavailable'
+  /** `Authorization: DPoP` without a `DPoP` proof header. */
+  | 'dpop_proof_missing'
+  /** The DPoP proof is malformed, badly typed or signed, uses a refused `alg`, or lacks a claim (`ath`, …). */
+  | 'dpop_proof_invalid'
+  /** The DPoP proof is for another method (`htm`), URL (`htu`) or access token (`ath`). */
+  | 'dpop_proof_mismatch'
+  /** The DPoP proof's `iat` is outside the accepted window. */
+  | 'dpop_proof_stale'
+  /** The DPoP proof's `jti` was seen before. */
+  | 'dpop_proof_replayed'
+  /** The DPoP proof lacks the current server nonce (answered `use_dpop_nonce`). */
+  | 'dpop_nonce'
+  /** The DPoP proof is signed by another key than the one the token is bound to (`cnf.jkt`). */
+  | 'dpop_key_mismatch'
+  /** `Authorization: DPoP` with a token that is not bound to a key. */
+  | 'dpop_unbound'
+  /** A DPoP-bound token (`cnf.jkt`) sent as `Bearer` (RFC 9449 §7.2). */
+  | 'dpop_bound_as_bearer'
+  /** `Authorization: Bearer` where `dpop.required` accepts only DPoP. */
+  | 'dpop_required'
 
 /**
  * One decision of the guard, for logs and metrics. It never carries a token, key or secret:
@@ -161,7 +186,12 @@ export type GuardEventHandler = (event: GuardEvent, c: Context) => void
  * @internal
  */
 export type SchemeOutcome =
-  | { readonly ok: true; readonly auth: AuthInfo<Record<string, unknown>> }
+  | {
+      readonly ok: true
+      readonly auth: AuthInfo<Record<string, unknown>>
+      /** Response headers to add once the route answered (a rotated `DPoP-Nonce`). */
+      readonly headers?: Readonly<Record<string, string>>
+    }
   | { readonly ok: false; readonly denial: Denial }
 
 /** A refusal before it is written to the wire. */
@@ -186,6 +216,10 @@ export interface Denial {
   readonly detail?: string
   /** Unverified hints for the event. */
   readonly hints?: DenialHints
+  /** The scheme whose challenge carries the error: `DPoP` for a DPoP request; default the scheme's first. */
+  readonly scheme?: 'Bearer' | 'DPoP'
+  /** A nonce to send as `DPoP-Nonce` (with `use_dpop_nonce`, RFC 9449 §9). */
+  readonly dpopNonce?: string
 }
 
 /** What a refused credential claimed to be (unverified), for the event only. */
@@ -213,6 +247,11 @@ export interface GuardScheme {
   authenticate(c: Context): Promise<SchemeOutcome>
   /** The `WWW-Authenticate` challenge without parameters for errors, e.g. `Bearer realm="api"`. */
   challenge(): string
+  /**
+   * Every challenge the scheme offers when it offers more than one (`Bearer` and `DPoP algs="…"`),
+   * the one that `denial`'s error belongs to first. Default: `[challenge()]`.
+   */
+  challenges?(denial?: Denial): readonly string[]
   /** The 401 to send when this scheme is the only one and the request carries no credential. */
   readonly missing?: Denial
   /** Whether `publicPaths`, `corsPreflight` or `onEvent` were set on the scheme's own middleware. */

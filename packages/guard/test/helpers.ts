@@ -1,6 +1,15 @@
 /** Shared test fixtures: a mock IdP, token helpers, a protected app, a loopback HTTP server. */
 import { createMockIdp, type MockIdp, type MockIdpOptions } from '@keyfob/mock-idp'
 import { Hono, type MiddlewareHandler } from 'hono'
+import {
+  base64url,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTHeaderParameters,
+  SignJWT,
+} from 'jose'
 import type { GuardEnv, GuardEvent } from '../src/index.ts'
 
 export const AUDIENCE = 'https://api.example'
@@ -176,4 +185,52 @@ export async function startServer(handler: Handler): Promise<LoopbackServer> {
 /** Waits `ms` (only to let a cooldown pass; no test asserts a duration). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** A client's DPoP key pair: the private key, its public JWK and that JWK's thumbprint (`cnf.jkt`). */
+export interface DpopKey {
+  readonly alg: string
+  readonly privateKey: CryptoKey
+  readonly jwk: JWK
+  readonly jkt: string
+}
+
+/** A fresh DPoP key pair (ES256 unless told). */
+export async function dpopKey(alg = 'ES256'): Promise<DpopKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
+  const jwk = await exportJWK(publicKey)
+  return { alg, privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) }
+}
+
+/** base64url(SHA-256(token)): a proof's `ath`. */
+export async function athOf(token: string): Promise<string> {
+  return base64url.encode(
+    new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))),
+  )
+}
+
+let proofs = 0
+
+/**
+ * A DPoP proof (RFC 9449 §4.2) for `htm` `htu` and `token`, signed by `key`. `claims` replace the
+ * defaults (undefined drops one); `header` replaces header members.
+ */
+export async function dpopProof(
+  key: DpopKey,
+  request: { htm?: string; htu: string; token?: string },
+  claims: Record<string, unknown> = {},
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  const payload: Record<string, unknown> = {
+    jti: `proof-${++proofs}-${crypto.randomUUID()}`,
+    htm: request.htm ?? 'GET',
+    htu: request.htu,
+    iat: Math.floor(Date.now() / 1000),
+    ...(request.token !== undefined ? { ath: await athOf(request.token) } : {}),
+    ...claims,
+  }
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: key.alg, typ: 'dpop+jwt', jwk: key.jwk, ...header } as JWTHeaderParameters)
+    .sign(key.privateKey)
 }
