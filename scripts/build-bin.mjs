@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -49,7 +49,7 @@ const TARGETS = {
 }
 
 const arg = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
-const out = join(root, arg('out') ?? 'dist-bin')
+const out = resolve(root, arg('out') ?? 'dist-bin')
 const wanted = (arg('target') ?? Object.keys(TARGETS).join(',')).split(',')
 for (const target of wanted)
   if (!(target in TARGETS))

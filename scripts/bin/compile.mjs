@@ -31,7 +31,7 @@ const exe = job.target.startsWith('windows') ? '.exe' : ''
 const PROGRAMS = [
   { name: 'keyfob', entry: 'scripts/bin/keyfob.ts' },
   { name: 'keyfob-mock-idp', entry: 'packages/mock-idp/bin/mock-idp.mjs' },
-  { name: 'keyfob-guard', entry: 'packages/gateway/bin/keyfob-guard.mjs' },
+  { name: 'keyfob-guard', entry: 'scripts/bin/keyfob-guard.ts' },
 ]
 
 const PACKAGE_JSON_READ = /\b[\w$]+\(new URL\('\.\.\/package\.json', import\.meta\.url\)(?:, 'utf8')?\)/g
