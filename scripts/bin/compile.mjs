@@ -36,6 +36,23 @@ const PROGRAMS = [
 
 const PACKAGE_JSON_READ = /\b[\w$]+\(new URL\('\.\.\/package\.json', import\.meta\.url\)(?:, 'utf8')?\)/g
 
+/**
+ * `keyfob mock-idp` finds the demo configuration next to the installed @keyfob/mock-idp package;
+ * in the executable the package is compiled in and its demo.json is embedded as a file instead.
+ */
+function embedDemo(source) {
+  const demo = join(root, 'packages', 'mock-idp', 'examples', 'demo.json')
+  const find = "createRequire(import.meta.url).resolve('@keyfob/mock-idp/package.json')"
+  const join_ = "join(dirname(packageJson), 'examples', 'demo.json')"
+  if (!source.includes(find) || !source.includes(join_))
+    throw new Error(
+      'packages/cli/src/commands/mock-idp.ts no longer finds demo.json the way compile.mjs rewrites',
+    )
+  return `import keyfobEmbeddedDemo from ${JSON.stringify(demo)} with { type: 'file' }\n${source
+    .replace(find, "'(compiled in)'")
+    .replace(join_, 'keyfobEmbeddedDemo')}`
+}
+
 /** @type {import('bun').BunPlugin} */
 const standalone = {
   name: 'keyfob-standalone',
@@ -56,8 +73,10 @@ const standalone = {
       })
     }
     build.onLoad({ filter: /[\\/]packages[\\/][^\\/]+[\\/](src|bin)[\\/].*\.(ts|mjs)$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8')
+      let source = readFileSync(args.path, 'utf8')
       const loader = args.path.endsWith('.ts') ? 'ts' : 'js'
+      if (/[\\/]packages[\\/]cli[\\/]src[\\/]commands[\\/]mock-idp\.ts$/.test(args.path))
+        source = embedDemo(source)
       if (!source.includes("new URL('../package.json', import.meta.url)")) return { contents: source, loader }
       const manifest = readFileSync(join(dirname(args.path), '..', 'package.json'), 'utf8')
       const contents = source.replace(PACKAGE_JSON_READ, JSON.stringify(manifest))
