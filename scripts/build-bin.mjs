@@ -96,6 +96,14 @@ function unpacked(name, version) {
   return dir
 }
 
+// A folder of one build: binaries of an earlier build would be listed in SHA256SUMS as if current.
+// Only a folder this script wrote (it has SHA256SUMS) or an empty one is emptied.
+if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, 'SHA256SUMS')))
+  throw new Error(
+    `build-bin: ${out} is not empty and holds no SHA256SUMS of an earlier build; pick another --out`,
+  )
+rmSync(out, { recursive: true, force: true })
+mkdirSync(out, { recursive: true })
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex')
 const built = []
 const skipped = []
@@ -117,7 +125,6 @@ for (const target of wanted) {
     process.stdout.write(`${target}: fetching ${needs.map((n) => n.url).join(' and ')}\n`)
     job.keyring = { name: keyring, dir: unpacked(keyring, keyringVersion) }
   }
-  rmSync(join(out, target), { recursive: true, force: true })
   const compile = spawnSync(bunBinary, [join(root, 'scripts', 'bin', 'compile.mjs'), JSON.stringify(job)], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
