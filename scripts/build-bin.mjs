@@ -1,6 +1,6 @@
-// `npm run build:bin`: builds keyfob, keyfob-mock-idp and keyfob-guard as standalone executables
-// (Bun's `--compile`, see apps/docs/guide/standalone.md for why Bun) under dist-bin/<target>/ with
-// a SHA256SUMS file, so that people without Node download one file instead of `npm i -g`.
+// Without it every keyfob program needs Node and an npm install: `npm run build:bin` builds
+// keyfob, keyfob-mock-idp and keyfob-guard as standalone executables (Bun's `--compile`, see
+// apps/docs/guide/standalone.md for why Bun) under dist-bin/<target>/ with a SHA256SUMS file.
 //
 //   node scripts/build-bin.mjs                         every target the registry serves
 //   node scripts/build-bin.mjs --target=linux-x64      only these (comma-separated)

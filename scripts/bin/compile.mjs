@@ -1,6 +1,6 @@
 /**
- * Compiles the three keyfob programs for one target with Bun (`bun build --compile`), from the
- * same sources the npm packages are built from. Run by `scripts/build-bin.mjs` under Bun:
+ * Keeps the executables from drifting from the npm packages: compiles the three keyfob programs
+ * for one target with Bun (`bun build --compile`) from the same sources. Run by `scripts/build-bin.mjs` under Bun:
  *
  *   bun scripts/bin/compile.mjs '{"target":"linux-x64","bunTarget":"bun-linux-x64","outdir":"dist-bin/linux-x64"}'
  *
