@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the real-keychain, real-browser, real-terminal and real-git tests need, so CI never skips
+# Installs the Debian packages the real-keychain, real-browser, real-terminal, real-git and Python-example tests need, so CI never skips
 # them for lack of a secret service or a browser. Idempotent: installs only what is missing.
 set -euo pipefail
-packages=(dbus gnome-keyring libsecret-tools chromium tmux git)
+packages=(dbus gnome-keyring libsecret-tools chromium tmux git python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

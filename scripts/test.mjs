@@ -123,6 +123,54 @@ async function shared(label, command, args, file) {
 
 // Two at a time on two cores: Node 20 with Deno, then Node 24 with Bun.
 const wants = (name) => !only || only.has(name)
+
+// The standalone executables (issue 20): built for linux-x64 while the runners start (the build
+// mostly waits on writing 330 MB), tested at the end beside `start` and `packages`, which leave a
+// core idle. The suites the issue names run against them, the same files with the path injected.
+const binDir = join(out, 'bin')
+const binBuild = wants('binaries')
+  ? run('binaries build', process.execPath, [
+      'scripts/build-bin.mjs',
+      '--target=linux-x64',
+      `--out=${binDir}`,
+    ])
+  : undefined
+async function binaries() {
+  const started = performance.now()
+  if ((await binBuild) !== 0) {
+    record('binaries build', { passed: 0, failed: 1, skipped: 0 })
+    return
+  }
+  const file = join(out, 'binaries.xml')
+  const code = await run(
+    'binaries',
+    process.execPath,
+    [
+      join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+      'run',
+      '--reporter=default',
+      '--reporter=junit',
+      `--outputFile.junit=${file}`,
+      'packages/cli/test/cli.node.test.ts',
+      'packages/cli/test/keychain.node.test.ts',
+      'packages/mock-idp/test/program.node.test.ts',
+    ],
+    {
+      env: {
+        KEYFOB_TEST_BIN: join(binDir, 'linux-x64', 'keyfob'),
+        KEYFOB_TEST_MOCK_IDP_BIN: join(binDir, 'linux-x64', 'keyfob-mock-idp'),
+      },
+    },
+  )
+  const counts = junit(file)
+  record('binaries (linux-x64)', counts ?? { passed: 0, failed: 1, skipped: 0 })
+  if (code !== 0 && counts && counts.failed === 0)
+    record('binaries exit', { passed: 0, failed: 1, skipped: 0 })
+  process.stdout.write(
+    `[binaries] ${((performance.now() - started) / 1000).toFixed(0)} s from the end of the other runners to the end of the binary tests\n`,
+  )
+}
+
 const first = []
 if (wants('node')) first.push(vitestOn('node20 (vitest)', process.execPath))
 if (wants('deno')) {
@@ -173,6 +221,7 @@ if (wants('bun')) {
   )
 }
 await Promise.all(second)
+const third = wants('binaries') ? binaries() : Promise.resolve()
 // The main job: `npm start` on a free port, demo login included, then exit.
 await check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' })
 if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.has('packages'))) {
@@ -187,6 +236,8 @@ if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.ha
   record('packages', counts)
   if (code !== 0 && counts.failed === 0) record('packages exit', { passed: 0, failed: 1, skipped: 0 })
 }
+
+await third
 
 const total = results.reduce(
   (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),

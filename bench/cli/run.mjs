@@ -7,20 +7,38 @@
 // Runtimes: the Node running this script, and Node 24 when `scripts/install-node24.sh` has put it
 // under tools/node24. On Node ≥ 22.1 the bin turns on the
 // module compile cache: the warm-up calls fill it, so those figures are for a warm cache, what every
-// call after the first sees. Writes bench/results/cli.json.
+// call after the first sees.
+//
+// The standalone executable (`npm run build:bin`, dist-bin/<platform>-<arch>/keyfob, or the file
+// KEYFOB_BENCH_BIN names) runs in the same rounds as the Node peers of the first runtime, so the
+// three rows — standalone, npm-installed, bare `node -e 0` — share one run. Its target: at most
+// 1.0× bare Node. Writes bench/results/cli.json.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { median, writeResult } from '../lib.mjs'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 40)
 const TARGET = 1.3
+const STANDALONE_TARGET = 1.0
 const cliDir = fileURLToPath(new URL('../../packages/cli/', import.meta.url))
 const manifest = JSON.parse(readFileSync(join(cliDir, 'package.json'), 'utf8'))
 const bin = join(cliDir, manifest.bin.keyfob)
 if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build -w @keyfob/cli\` first`)
+const platform = `${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`
+const standalone =
+  process.env.KEYFOB_BENCH_BIN ??
+  fileURLToPath(
+    new URL(
+      `../../dist-bin/${platform}/keyfob${platform.startsWith('windows') ? '.exe' : ''}`,
+      import.meta.url,
+    ),
+  )
+const haveStandalone = existsSync(standalone)
+if (!haveStandalone)
+  console.warn(`${standalone} is missing: no standalone row (npm run build:bin -- --target=${platform})`)
 
 const home = mkdtempSync(join(tmpdir(), 'keyfob-bench-cli-'))
 const env = {
@@ -64,14 +82,19 @@ writeFileSync(
 )
 
 /** The medians of `keyfob token` and `node -e 0` under one Node binary, interleaved. */
-function measure(node) {
+function measure(node, withStandalone) {
   const peers = {
     'keyfob token': () => spawnSync(node, [bin, 'token'], { env, encoding: 'utf8' }),
     'node -e 0': () => spawnSync(node, ['-e', '0'], { env, encoding: 'utf8' }),
+    ...(withStandalone
+      ? { 'keyfob token (standalone)': () => spawnSync(standalone, ['token'], { env, encoding: 'utf8' }) }
+      : {}),
   }
-  const check = peers['keyfob token']()
-  if (check.status !== 0 || check.stdout.trim() !== accessToken)
-    throw new Error(`keyfob token did not print the cached token: ${check.status} ${check.stderr}`)
+  for (const name of Object.keys(peers).filter((k) => k.startsWith('keyfob token'))) {
+    const check = peers[name]()
+    if (check.status !== 0 || check.stdout.trim() !== accessToken)
+      throw new Error(`${name} did not print the cached token: ${check.status} ${check.stderr}`)
+  }
   const samples = Object.fromEntries(Object.keys(peers).map((k) => [k, []]))
   const entries = Object.entries(peers)
   for (let i = 0; i < 3; i++) for (const [, run] of entries) run() // warm the file and compile caches
@@ -89,12 +112,26 @@ function measure(node) {
   // drifting during the run. Reported alongside; the target applies to the ratio of the medians.
   const paired = median(samples['keyfob token'].map((t, i) => t / samples['node -e 0'][i]))
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()
+  const standaloneRatio = withStandalone ? ms['keyfob token (standalone)'] / ms['node -e 0'] : undefined
   return {
     node: version,
     medianMs: ms,
     ratioVsBareNode: Number(ratio.toFixed(2)),
     medianPairedRatio: Number(paired.toFixed(2)),
     met: ratio <= TARGET,
+    ...(standaloneRatio !== undefined
+      ? {
+          standalone: {
+            ratioVsBareNode: Number(standaloneRatio.toFixed(2)),
+            medianPairedRatio: Number(
+              median(samples['keyfob token (standalone)'].map((t, i) => t / samples['node -e 0'][i])).toFixed(
+                2,
+              ),
+            ),
+            met: standaloneRatio <= STANDALONE_TARGET,
+          },
+        }
+      : {}),
   }
 }
 
@@ -102,7 +139,7 @@ const node24 = fileURLToPath(new URL('../../tools/node24/node_modules/.bin/node'
 const runtimes = [process.execPath, ...(existsSync(node24) ? [node24] : [])]
 let results
 try {
-  results = runtimes.map(measure)
+  results = runtimes.map((node, i) => measure(node, i === 0 && haveStandalone))
 } finally {
   rmSync(home, { recursive: true, force: true })
 }
@@ -110,10 +147,17 @@ const report = {
   benchmark:
     '`keyfob token` with a valid cached token (file store) vs `node -e 0`, whole process, median, per Node',
   bin: `packages/cli/${manifest.bin.keyfob.replace(/^\.\//, '')}`,
+  standalone: haveStandalone
+    ? {
+        file: relative(fileURLToPath(new URL('../../', import.meta.url)), standalone),
+        sizeMiB: Number((statSync(standalone).size / 2 ** 20).toFixed(1)),
+        runtime: `bun ${JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/bun/package.json', import.meta.url)), 'utf8')).version} (--compile, bytecode)`,
+      }
+    : 'not built',
   runs: RUNS,
   results,
-  target: { maxRatioVsBareNode: TARGET },
-  met: results.every((r) => r.met),
+  target: { maxRatioVsBareNode: TARGET, standaloneMaxRatioVsBareNode: STANDALONE_TARGET },
+  met: results.every((r) => r.met && (r.standalone?.met ?? true)),
 }
 writeResult('cli', report)
 console.log(JSON.stringify(report, null, 2))

@@ -38,6 +38,8 @@ export default defineConfig({
         text: 'Start',
         items: [
           { text: 'Getting started', link: '/guide/' },
+          { text: 'Install', link: '/guide/install' },
+          { text: 'Standalone executables', link: '/guide/standalone' },
           { text: 'Playground', link: '/playground' },
         ],
       },

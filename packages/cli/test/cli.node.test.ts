@@ -4,12 +4,12 @@
  * tokens refreshed after expiry, status, logout with revocation, openEO import, and the errors a
  * script meets. One test drives a prompt in a real terminal (tmux).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bin, envOf, keyfob, newHome } from './spawn.ts'
+import { commandLine, envOf, keyfob, newHome, spawnKeyfob } from './spawn.ts'
 
 let server: MockIdpServer
 const control = (path: string, init?: RequestInit) =>
@@ -187,7 +187,7 @@ describe('keyfob, end to end', () => {
     expect(work.code).toBe(0)
 
     // A browser login without a browser: the URL is printed; "the browser" is a fetch of it.
-    const child = spawn(process.execPath, [bin, 'login', '--browser', '--no-browser'], {
+    const child = spawnKeyfob(['login', '--browser', '--no-browser'], {
       env: envOf(home),
     })
     let stderr = ''
@@ -389,7 +389,7 @@ describe('keyfob errors', () => {
   it('Ctrl-C during a device login exits 130 and writes nothing', async () => {
     const home = newHome()
     await keyfob(home, ['add-oidc', server.issuer, '--provider-id', 'mock', '--client-id', 'cli'])
-    const child: ChildProcess = spawn(process.execPath, [bin, 'login', '--no-qr'], {
+    const child: ChildProcess = spawnKeyfob(['login', '--no-qr'], {
       env: envOf(home),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -426,7 +426,7 @@ describe.skipIf(!tmux)('keyfob in a real terminal', () => {
       }
       throw new Error(`the terminal never showed ${JSON.stringify(text)}; it shows:\n${screen()}`)
     }
-    const command = `KEYFOB_CONFIG_DIR=${join(home, 'config')} KEYFOB_DATA_DIR=${join(home, 'data')} ${process.execPath} ${bin} add-oidc ${server.issuer} --provider-id tty; echo "exit=$?"; sleep 30`
+    const command = `KEYFOB_CONFIG_DIR=${join(home, 'config')} KEYFOB_DATA_DIR=${join(home, 'data')} ${commandLine} add-oidc ${server.issuer} --provider-id tty; echo "exit=$?"; sleep 30`
     expect(
       spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', command]).status,
     ).toBe(0)

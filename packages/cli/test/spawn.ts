@@ -1,11 +1,40 @@
 /** Runs the built `keyfob` as a user would: a process of its own, its own directories, no color. */
-import { spawn } from 'node:child_process'
+import {
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  type SpawnOptions,
+  type SpawnOptionsWithoutStdio,
+  spawn,
+} from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-/** The `keyfob` bin the package ships (the bundle, once built). */
-export const bin: string = join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
+/**
+ * A standalone `keyfob` executable to test instead of the npm bin (`npm run build:bin`; the
+ * binaries phase of scripts/test.mjs sets it): the same test files run against either.
+ */
+const standalone = process.env.KEYFOB_TEST_BIN
+
+/** The `keyfob` program under test: the bin the package ships (the bundle, once built), or `KEYFOB_TEST_BIN`. */
+export const bin: string = standalone ?? join(import.meta.dirname, '..', 'bin', 'keyfob.mjs')
+
+/** The command that runs `keyfob`: this Node with the npm bin, or the standalone executable alone. */
+export const command: readonly [string, ...string[]] =
+  standalone !== undefined ? [standalone] : [process.execPath, bin]
+
+/** {@link command} as words for a shell command line (the paths hold no spaces or quotes). */
+export const commandLine: string = command.join(' ')
+
+/** Spawns `keyfob args` as {@link command} does, with `options` (a test that drives the process). */
+export function spawnKeyfob(
+  args: readonly string[],
+  options: SpawnOptionsWithoutStdio,
+): ChildProcessWithoutNullStreams
+export function spawnKeyfob(args: readonly string[], options: SpawnOptions): ChildProcess
+export function spawnKeyfob(args: readonly string[], options: SpawnOptions): ChildProcess {
+  return spawn(command[0], [...command.slice(1), ...args], options)
+}
 
 /** What a run left behind. */
 export interface Result {
@@ -68,5 +97,5 @@ export function keyfob(
   env: Record<string, string> = {},
   input = '',
 ): Promise<Result> {
-  return exec(process.execPath, [bin, ...args], envOf(home, env), input)
+  return exec(command[0], [...command.slice(1), ...args], envOf(home, env), input)
 }

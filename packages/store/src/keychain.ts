@@ -138,6 +138,16 @@ interface KeyringWorker {
   terminate(): void
 }
 
+/**
+ * `true` inside a standalone keyfob executable, where the build (`scripts/build-bin.mjs`) defines
+ * it: there `@napi-rs/keyring` is compiled into the program and nothing can be resolved or run with
+ * `-e`, so the program itself is the helper, started with `KEYFOB_INTERNAL_KEYRING_HELPER=1`
+ * (`scripts/bin/keyring-helper.ts` speaks the same protocol as the source below). Elsewhere the
+ * name is undeclared and `typeof` says so.
+ */
+declare const KEYFOB_STANDALONE: boolean
+const standalone = typeof KEYFOB_STANDALONE === 'boolean' && KEYFOB_STANDALONE
+
 /** The helper's code: CommonJS with a dynamic import, so `node -e` and `bun -e` both run it. */
 const HELPER_SOURCE = `
 const moduleUrl = process.argv.at(-1)
@@ -167,9 +177,9 @@ async function handle({ id, op, service, account, value }) {
 `
 
 function startWorker(): KeyringWorker {
-  let moduleUrl: string
+  let moduleUrl = ''
   try {
-    moduleUrl = import.meta.resolve('@napi-rs/keyring')
+    if (!standalone) moduleUrl = import.meta.resolve('@napi-rs/keyring')
   } catch {
     const error = unavailable(
       'the optional dependency @napi-rs/keyring is not installed (npm install @napi-rs/keyring)',
@@ -187,9 +197,14 @@ function startWorker(): KeyringWorker {
     pending.clear()
   }
   const helper = import('node:child_process').then(({ spawn }) => {
-    const child = spawn(process.execPath, ['-e', HELPER_SOURCE, moduleUrl], {
-      stdio: ['pipe', 'pipe', 'ignore'],
-    })
+    const child = standalone
+      ? spawn(process.execPath, [], {
+          stdio: ['pipe', 'pipe', 'ignore'],
+          env: { ...process.env, KEYFOB_INTERNAL_KEYRING_HELPER: '1' },
+        })
+      : spawn(process.execPath, ['-e', HELPER_SOURCE, moduleUrl], {
+          stdio: ['pipe', 'pipe', 'ignore'],
+        })
     let buffer = ''
     child.stdout.setEncoding('utf8')
     child.stdout.on('data', (chunk: string) => {
