@@ -120,10 +120,25 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       'no-qr': { type: 'boolean', help: 'with --device: no QR code' },
       flow: FLOW,
       timeout: { type: 'string', help: 'give up after this long (default 300s)', value: 'duration' },
+      dpop: {
+        type: 'boolean',
+        help: 'DPoP-bound tokens (RFC 9449): a key pair for this login, kept with its tokens (default: the provider’s dpop setting)',
+      },
+      resource: {
+        type: 'string',
+        multiple: true,
+        help: 'an API the tokens are for (RFC 8707 resource indicator; repeatable; the first one is the access token’s)',
+        value: 'uri',
+      },
+      par: {
+        type: 'boolean',
+        help: 'with --browser: push the authorization request (RFC 9126; default: when the provider requires it)',
+      },
       json: JSON_FLAG,
     },
     examples: [
       'keyfob login',
+      'keyfob login --browser --dpop --resource https://api.example/',
       'keyfob login --api https://openeo.example --flow auth-code',
       'keyfob login --browser --provider-id egi',
       'KEYFOB_CLIENT_SECRET=… keyfob login --client-credentials --client-id svc',
@@ -145,6 +160,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         help: 'openEO’s bearer: oidc/<provider id>/<token> (basic//<token> for Basic credentials)',
       },
       format: { type: 'string', help: 'plain (default), openeo or json', value: 'format' },
+      resource: {
+        type: 'string',
+        help: 'a token for this API (RFC 8707; minted by a refresh that names it)',
+        value: 'uri',
+      },
       json: JSON_FLAG,
     },
     examples: [
@@ -153,6 +173,42 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       'keyfob token --min-ttl 5m',
     ],
     load: () => import('./commands/token.ts'),
+  },
+  fetch: {
+    summary: 'make an API request with the login’s token (and a DPoP proof for a DPoP-bound login)',
+    usage: 'keyfob fetch [-X METHOD] [-H "name: value"]… [-d BODY] [-i] <url>',
+    positionals: ['url'],
+    flags: {
+      request: {
+        type: 'string',
+        short: 'X',
+        help: 'the method (default GET, or POST with -d)',
+        value: 'method',
+      },
+      header: {
+        type: 'string',
+        short: 'H',
+        multiple: true,
+        help: 'a request header (repeatable)',
+        value: 'header',
+      },
+      data: {
+        type: 'string',
+        short: 'd',
+        help: 'the request body; @file reads a file, @- standard input',
+        value: 'body',
+      },
+      include: { type: 'boolean', short: 'i', help: 'print the status line and headers before the body' },
+      'provider-id': PROVIDER,
+      'client-id': CLIENT,
+      api: API,
+      account: ACCOUNT,
+    },
+    examples: [
+      'keyfob fetch https://api.example/me',
+      'keyfob fetch -X POST -H "content-type: application/json" -d \'{"n":1}\' https://api.example/jobs',
+    ],
+    load: () => import('./commands/fetch.ts'),
   },
   status: {
     summary: 'show stored logins: who, where, until when',

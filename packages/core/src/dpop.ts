@@ -224,9 +224,9 @@ export function dpopHandle(
 }
 
 /**
- * Sends one request to a resource server with a DPoP-bound access token: `Authorization: DPoP
- * <token>` and a fresh proof whose `htm` is the method, `htu` the URL without query and fragment,
- * and `ath` the token's hash (oauth4webapi's `protectedResourceRequest`). The handle keeps a
+ * Sends one request to a resource server with a DPoP-bound access token: the header
+ * `Authorization: DPoP <token>` and a fresh proof whose `htm` is the method, `htu` the URL
+ * without query and fragment, and `ath` the token's hash (oauth4webapi's `protectedResourceRequest`). The handle keeps a
  * `DPoP-Nonce` the server sends, per origin; when the server answers `401` with a `DPoP` challenge
  * `error="use_dpop_nonce"` (RFC 9449 §9), the request is sent once more with a fresh proof carrying
  * the new nonce. Redirects are not followed: a proof names one URL.
