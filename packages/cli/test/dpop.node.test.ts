@@ -133,6 +133,7 @@ describe('keyfob with DPoP and resource indicators', () => {
     )
     expect(login.stderr).toBe('')
     expect(login.code).toBe(0)
+    expect(JSON.parse(login.stdout).dpop).toEqual({ alg: 'ES256' })
     const stored = JSON.parse(readFileSync(join(home, 'data', 'tokens.json'), 'utf8')).tokens[0].record
     expect(stored.tokenType).toBe('dpop')
     expect(stored.dpopKey.alg).toBe('ES256')
@@ -141,6 +142,8 @@ describe('keyfob with DPoP and resource indicators', () => {
     expect(token.code).toBe(0)
     expect(token.stdout.trim()).toBe(stored.accessToken)
     expect(token.stderr).toMatch(/DPoP-bound.*keyfob fetch/)
+    const status = await keyfob(home, ['status'])
+    expect(status.stdout).toContain('DPoP-bound (ES256)')
 
     seen.length = 0
     const get = await keyfob(home, ['fetch', `${api}jobs?page=2`], secret)
