@@ -297,6 +297,18 @@ describe('DPoP keys', () => {
     expect(await crypto.subtle.verify(ecdsa, key.keyPair.publicKey, signature, data)).toBe(true)
   })
 
+  it('every algorithm keyfob signs with makes a key that round-trips through its stored form', async () => {
+    for (const alg of DPOP_ALGORITHMS) {
+      const key = await generateDPoPKey(alg)
+      expect(key.record.alg).toBe(alg)
+      const again = await importDPoPKey(key.record)
+      expect(again.privateKey.extractable).toBe(false)
+      expect(await dpopHandle(again).calculateThumbprint()).toBe(
+        await dpopHandle(key.keyPair).calculateThumbprint(),
+      )
+    }
+  }, 30_000)
+
   it('a damaged stored key is refused without its values in the message', async () => {
     let caught: unknown
     try {
