@@ -163,4 +163,37 @@ describe('keyfob with DPoP and resource indicators', () => {
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain('sets this header itself')
   }, 60_000)
+
+  it('add-oidc --dpop --resource sets the provider’s settings, which every login then follows', async () => {
+    const home = newHome()
+    const secret = { KEYFOB_CLIENT_SECRET: 'svc-secret-with-enough-entropy' }
+    const bad = await keyfob(home, ['add-oidc', issuer, '--client-id', 'svc', '--resource', 'api#x'], secret)
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('--resource must be an absolute URI')
+    const added = await keyfob(
+      home,
+      [
+        'add-oidc',
+        issuer,
+        '--provider-id',
+        'op',
+        '--client-id',
+        'svc',
+        '--dpop',
+        '--resource',
+        api,
+        '--scope',
+        'api',
+      ],
+      secret,
+    )
+    expect(added.code).toBe(0)
+    const config = JSON.parse(readFileSync(join(home, 'config', 'config.json'), 'utf8'))
+    expect(config.providers.op).toMatchObject({ dpop: true, resource: api })
+    const login = await keyfob(home, ['login', '--client-credentials', '--json'], secret)
+    expect(login.code).toBe(0)
+    expect(JSON.parse(login.stdout).dpop).toEqual({ alg: 'ES256' })
+    const get = await keyfob(home, ['fetch', `${api}settings`], secret)
+    expect(JSON.parse(get.stdout)).toMatchObject({ aud: api, method: 'GET' })
+  }, 60_000)
 })
