@@ -51,6 +51,9 @@ export default defineConfig({
           { text: 'Client credentials', link: '/guide/client-credentials' },
           { text: 'Password', link: '/guide/password' },
           { text: 'Refresh and sessions', link: '/guide/sessions' },
+          { text: 'DPoP: sender-constrained tokens', link: '/guide/dpop' },
+          { text: 'Pushed authorization requests', link: '/guide/par' },
+          { text: 'Resource indicators', link: '/guide/resource-indicators' },
         ],
       },
       {

@@ -142,6 +142,7 @@ describe('keyfob, end to end', () => {
         'subject',
         'updatedAt',
         'usable',
+        'dpop',
       ].sort(),
     )
     expect(statusJson.stdout).not.toContain(second.stdout.trim()) // no token in status

@@ -4,6 +4,7 @@
  */
 
 import type { ClientEntry, KeyfobConfig, ProviderEntry } from './contracts.ts'
+import { DPOP_ALGORITHMS } from './dpop.ts'
 import { KeyfobError } from './errors.ts'
 
 /** The grants a client can be resolved for. */
@@ -90,6 +91,47 @@ export function authorizationParametersProblem(value: unknown): string | undefin
 }
 
 /**
+ * Checks a resource indicator (RFC 8707 §2): an absolute URI without a fragment.
+ *
+ * @param value - A candidate resource indicator.
+ * @returns A description of the problem, or `undefined` when it is fine.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ * @example
+ * ```ts
+ * resourceProblem('https://api.example/') // undefined
+ * resourceProblem('https://api.example/#x') // 'must not have a fragment (RFC 8707 §2), got "https://api.example/#x"'
+ * ```
+ */
+export function resourceProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !URL.canParse(value))
+    return `must be an absolute URI (RFC 8707 §2), got ${JSON.stringify(value)}`
+  if (value.includes('#')) return `must not have a fragment (RFC 8707 §2), got ${JSON.stringify(value)}`
+  return undefined
+}
+
+/**
+ * The resource indicators of a setting as a list: a string is one, an array several, nothing none.
+ *
+ * @param resource - A provider's `resource` setting, or a `--resource` list.
+ * @returns The list (empty for none).
+ * @throws KeyfobError `ERR_INVALID_ARGUMENT` naming a value that is not an absolute URI without a fragment.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2
+ * @example
+ * ```ts
+ * resourcesOf('https://api.example/') // ['https://api.example/']
+ * ```
+ */
+export function resourcesOf(resource: string | readonly string[] | undefined): readonly string[] {
+  const list = resource === undefined ? [] : typeof resource === 'string' ? [resource] : resource
+  for (const r of list) {
+    const problem = resourceProblem(r)
+    if (problem)
+      throw new KeyfobError('ERR_INVALID_ARGUMENT', `resource ${problem}`, { cause: { resource: r } })
+  }
+  return list
+}
+
+/**
  * Checks a configuration read from disk or built by hand, field by field, and names the first
  * problem. A mistake is an error, not a skipped entry: the configuration is written by the user,
  * and acting on part of it (a provider silently missing, a client without its secret) would
@@ -98,7 +140,10 @@ export function authorizationParametersProblem(value: unknown): string | undefin
  *
  * Provider ids follow {@link isProviderId}; `constructor` and `prototype` are reserved (with
  * `__proto__`, which the rule already refuses, they would reach an object's prototype instead of an
- * entry). `authorizationParameters` may not name {@link RESERVED_AUTHORIZATION_PARAMETERS}.
+ * entry). `authorizationParameters` may not name {@link RESERVED_AUTHORIZATION_PARAMETERS}. A
+ * provider's `dpop` is a boolean or `{ alg }` with an algorithm of {@link DPOP_ALGORITHMS}; `par`
+ * is a boolean or `'auto'`; `resource` is a URI or a non-empty array of URIs, each absolute and
+ * without a fragment ({@link resourceProblem}).
  *
  * @param value - The parsed JSON.
  * @returns The configuration, typed.
@@ -178,6 +223,23 @@ export function validateConfig(value: unknown): KeyfobConfig {
       )
     )
       bad(`${where}.redirectPort`, 'must be a port number (1–65535)')
+    if (p.dpop !== undefined && typeof p.dpop !== 'boolean') {
+      const dpop = object(p.dpop, `${where}.dpop`)
+      if (dpop.alg !== undefined && !(typeof dpop.alg === 'string' && DPOP_ALGORITHMS.includes(dpop.alg)))
+        bad(`${where}.dpop.alg`, `must be one of ${DPOP_ALGORITHMS.join(', ')}`)
+    }
+    if (p.par !== undefined && typeof p.par !== 'boolean' && p.par !== 'auto')
+      bad(`${where}.par`, 'must be true, false or "auto"')
+    if (p.resource !== undefined) {
+      const list = typeof p.resource === 'string' ? [p.resource] : p.resource
+      if (!Array.isArray(list) || list.length === 0)
+        bad(`${where}.resource`, 'must be a URI or a non-empty array of URIs')
+      for (const [i, r] of (list as unknown[]).entries()) {
+        const problem = resourceProblem(r)
+        if (problem)
+          bad(typeof p.resource === 'string' ? `${where}.resource` : `${where}.resource[${i}]`, problem)
+      }
+    }
   }
   const apis = object(config.apis ?? {}, 'apis')
   for (const [url, entry] of Object.entries(apis)) {

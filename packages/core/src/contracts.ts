@@ -38,9 +38,33 @@ export interface TokenRecord {
   readonly idToken?: string
   /** The scope the server granted, space separated. */
   readonly scope?: string
+  /**
+   * The login's DPoP key (RFC 9449), when its tokens are bound to one: a secret like the refresh
+   * token, kept with it (the file store's 0600 file, the keychain's secret) and removed with it.
+   * A refresh keeps it.
+   */
+  readonly dpopKey?: DPoPKeyRecord
   /** When this record was written (epoch ms). */
   readonly updatedAt: number
 }
+
+/**
+ * A DPoP private key as stored: its JWS algorithm and its private JWK (string members only). In
+ * memory it becomes a non-extractable `CryptoKey` (`importDPoPKey`).
+ */
+export interface DPoPKeyRecord {
+  /** The JWS algorithm the proofs are signed with, e.g. `ES256`. */
+  readonly alg: string
+  /** The private key as a JWK (`kty`, `crv`, `x`, `y`, `d`, …): a secret. */
+  readonly jwk: Readonly<Record<string, string>>
+}
+
+/**
+ * Whether a provider's logins are DPoP-bound (RFC 9449): `true` to sign proofs with the first
+ * algorithm of keyfob's preference the provider advertises, or `{ alg }` to name the algorithm
+ * (used as named, also when the provider advertises none).
+ */
+export type DPoPSetting = boolean | { readonly alg?: string }
 
 /** Options for {@link TokenStore.lock}. */
 export interface LockOptions {
@@ -195,6 +219,24 @@ export interface ProviderEntry {
    * redirect URIs (`http://127.0.0.1:<port>/callback`); default a free port.
    */
   readonly redirectPort?: number
+  /**
+   * DPoP-bound logins (RFC 9449): a key pair per login, kept with its tokens; every token request
+   * and every API request carries a proof. Default off.
+   */
+  readonly dpop?: DPoPSetting
+  /**
+   * Pushed authorization requests (RFC 9126) for the browser login: `'auto'` (default) pushes when
+   * the provider requires it (`require_pushed_authorization_requests`), `true` always (the
+   * provider must have a `pushed_authorization_request_endpoint`), `false` never.
+   */
+  readonly par?: boolean | 'auto'
+  /**
+   * Resource indicators (RFC 8707): the APIs (absolute URIs, no fragment) the tokens are for. All
+   * go with the authorization and device-authorization requests; the first one with the token
+   * requests, so the login's access token is for it. A token for another one comes from a refresh
+   * that names it (`Session.accessToken({ resource })`).
+   */
+  readonly resource?: string | readonly string[]
 }
 
 /** HTTP Basic credentials for an API that uses them (openEO's `/credentials/basic`). */

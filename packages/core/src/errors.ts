@@ -17,6 +17,12 @@ export type OAuthErrorCode =
   | 'ERR_EXPIRED_TOKEN'
   | 'ERR_UNSUPPORTED_TOKEN_TYPE'
   | 'ERR_LOGIN_REQUIRED'
+  /** RFC 8707 §2: a resource indicator the server does not accept. */
+  | 'ERR_INVALID_TARGET'
+  /** RFC 9449 §5: the DPoP proof was refused. */
+  | 'ERR_INVALID_DPOP_PROOF'
+  /** RFC 9449 §8: the server wants a DPoP nonce (left after the one retry with it). */
+  | 'ERR_USE_DPOP_NONCE'
   | 'ERR_OAUTH'
 
 /** Codes for failures found on this side of the wire. */
@@ -42,6 +48,10 @@ export type LocalErrorCode =
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_UNSUPPORTED'
+  /** The provider does not advertise DPoP with an algorithm keyfob signs with. */
+  | 'ERR_DPOP_UNSUPPORTED'
+  /** A DPoP-bound token request was answered with a token that is not DPoP-bound (`token_type` not `DPoP`). */
+  | 'ERR_DPOP_NOT_BOUND'
 
 /** Every code a {@link KeyfobError} can carry. Switch on it; never on the message. */
 export type KeyfobErrorCode = OAuthErrorCode | LocalErrorCode
@@ -101,6 +111,9 @@ const OAUTH_CODES: Readonly<Record<string, OAuthErrorCode>> = {
   expired_token: 'ERR_EXPIRED_TOKEN',
   unsupported_token_type: 'ERR_UNSUPPORTED_TOKEN_TYPE',
   login_required: 'ERR_LOGIN_REQUIRED',
+  invalid_target: 'ERR_INVALID_TARGET',
+  invalid_dpop_proof: 'ERR_INVALID_DPOP_PROOF',
+  use_dpop_nonce: 'ERR_USE_DPOP_NONCE',
 }
 
 const ADVICE: Readonly<Partial<Record<OAuthErrorCode, string>>> = {
@@ -113,6 +126,9 @@ const ADVICE: Readonly<Partial<Record<OAuthErrorCode, string>>> = {
   ERR_EXPIRED_TOKEN: 'the device code expired before approval; start the login again',
   ERR_SERVER_ERROR: 'the provider failed; try again later',
   ERR_TEMPORARILY_UNAVAILABLE: 'the provider is overloaded or down; try again later',
+  ERR_INVALID_TARGET:
+    'the provider does not accept this resource indicator for this client; check the resource setting (--resource)',
+  ERR_INVALID_DPOP_PROOF: "the provider refused the DPoP proof; check the provider's dpop setting",
 }
 
 /**

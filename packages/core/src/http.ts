@@ -40,6 +40,13 @@ export interface HttpContext {
   readonly signal?: AbortSignal
   /** Allow plain `http:` endpoints (default: only for loopback hosts, never elsewhere). */
   readonly allowInsecure?: boolean
+  /**
+   * The login's DPoP handle ({@link dpopHandle}), for DPoP-bound tokens (RFC 9449): the token,
+   * pushed-authorization and userinfo requests carry a proof signed with its key, a
+   * `use_dpop_nonce` answer is retried once with the server's nonce, and a token response that is
+   * not DPoP-bound fails with `ERR_DPOP_NOT_BOUND`.
+   */
+  readonly dpop?: oauth.DPoPHandle
 }
 
 /** Options of {@link discover}. */
@@ -258,6 +265,26 @@ function optionsOf(ctx: HttpContext, signal: AbortSignal): oauth.TokenEndpointRe
     ...(ctx.fetch ? { [oauth.customFetch]: ctx.fetch as never } : {}),
     ...(insecureAllowed(ctx.as.issuer, ctx.allowInsecure) ? { [oauth.allowInsecureRequests]: true } : {}),
   }
+}
+
+/**
+ * Runs a request that carries a DPoP proof, and once more when the server answers
+ * `use_dpop_nonce` (RFC 9449 §8): the handle took the nonce from that answer, so the second proof
+ * carries it. Exactly one retry: a server that asks again is answered with its error.
+ */
+async function withDPoPNonce<T>(ctx: HttpContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (error) {
+    if (ctx.dpop === undefined || !oauth.isDPoPNonceError(error)) throw error
+    return fn()
+  }
+}
+
+/** RFC 8707 `resource` parameters, one each, added to `params`. */
+function withResource(params: URLSearchParams, resource: readonly string[] | undefined): URLSearchParams {
+  for (const r of resource ?? []) params.append('resource', r)
+  return params
 }
 
 /** Network failure details from the `cause` chain of a failed `fetch` (Node/undici, Deno, Bun). */
@@ -550,8 +577,10 @@ async function tokenRequest(
   ctx: HttpContext,
   client: oauth.Client,
   auth: oauth.ClientAuth,
-  options: oauth.TokenEndpointRequestOptions,
+  base: oauth.TokenEndpointRequestOptions,
 ): Promise<oauth.TokenEndpointResponse> {
+  const options = { ...base, ...(ctx.dpop ? { DPoP: ctx.dpop } : {}) }
+  const resource = request.resource
   switch (request.grant) {
     case 'device_code':
       return oauth.processDeviceCodeResponse(
@@ -559,9 +588,12 @@ async function tokenRequest(
         client,
         await oauth.deviceCodeGrantRequest(ctx.as, client, auth, request.deviceCode, {
           ...options,
-          ...(request.codeVerifier !== undefined
-            ? { additionalParameters: { code_verifier: request.codeVerifier } }
-            : {}),
+          additionalParameters: withResource(
+            new URLSearchParams(
+              request.codeVerifier !== undefined ? { code_verifier: request.codeVerifier } : {},
+            ),
+            resource,
+          ),
         }),
       )
     case 'refresh_token':
@@ -570,7 +602,10 @@ async function tokenRequest(
         client,
         await oauth.refreshTokenGrantRequest(ctx.as, client, auth, request.refreshToken, {
           ...options,
-          ...(request.scope !== undefined ? { additionalParameters: { scope: request.scope } } : {}),
+          additionalParameters: withResource(
+            new URLSearchParams(request.scope !== undefined ? { scope: request.scope } : {}),
+            resource,
+          ),
         }),
       )
     case 'client_credentials':
@@ -581,7 +616,7 @@ async function tokenRequest(
           ctx.as,
           client,
           auth,
-          new URLSearchParams(request.scope ? { scope: request.scope } : {}),
+          withResource(new URLSearchParams(request.scope ? { scope: request.scope } : {}), resource),
           options,
         ),
       )
@@ -594,11 +629,14 @@ async function tokenRequest(
           client,
           auth,
           'password',
-          new URLSearchParams({
-            username: request.username,
-            password: request.password,
-            ...(request.scope ? { scope: request.scope } : {}),
-          }),
+          withResource(
+            new URLSearchParams({
+              username: request.username,
+              password: request.password,
+              ...(request.scope ? { scope: request.scope } : {}),
+            }),
+            resource,
+          ),
           options,
         ),
       )
@@ -619,7 +657,7 @@ async function tokenRequest(
           callback,
           request.redirectUri,
           request.codeVerifier,
-          options,
+          { ...options, additionalParameters: withResource(new URLSearchParams(), resource) },
         ),
         { expectedNonce: request.expectedNonce, requireIdToken: ctx.as.userinfo_endpoint !== undefined },
       )
@@ -628,15 +666,18 @@ async function tokenRequest(
 }
 
 /**
- * Runs one HTTP effect (`device-authorization-request` or `token-request`) and returns the event
- * to feed back into the machine. Other effects (sleep, display, open-browser) belong to the
- * driver and are refused. The request (its body included) is bounded by `ctx.timeoutMs`, and
+ * Runs one HTTP effect (`device-authorization-request`, `pushed-authorization-request` (RFC 9126)
+ * or `token-request`) and returns the event to feed back into the machine. Other effects (sleep,
+ * display, open-browser) belong to the driver and are refused. With `ctx.dpop`, token and pushed
+ * requests carry a DPoP proof, a `use_dpop_nonce` answer is retried once with the server's nonce,
+ * and a token response whose `token_type` is not `DPoP` becomes a `failed` event
+ * (`ERR_DPOP_NOT_BOUND`). The request (its body included) is bounded by `ctx.timeoutMs`, and
  * further by the effect's `deadlineMs` when it has one: a request that cannot start before the
  * deadline fails at once with `ERR_TIMEOUT`.
  *
  * @param effect - The effect.
  * @param ctx - Metadata, client, fetch, clock, timeout, signal.
- * @returns The event: a response, an OAuth error as `token-error`, or a fault as `failed` (`ERR_HTTP_STATUS` for a non-OAuth error answer, with its status and a redacted body excerpt).
+ * @returns The event: a response, an OAuth error as `token-error` (e.g. `invalid_target` for a refused resource indicator, `use_dpop_nonce` when the server asks again after the retry), or a fault as `failed` (`ERR_HTTP_STATUS` for a non-OAuth error answer, with its status and a redacted body excerpt; `ERR_DPOP_NOT_BOUND`; `ERR_UNSUPPORTED` for a push to a provider without a PAR endpoint).
  * @throws KeyfobError `ERR_INVALID_ARGUMENT` for an effect that is not an HTTP request.
  * @example
  * ```ts
@@ -645,17 +686,24 @@ async function tokenRequest(
  * ```
  */
 export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<Event> {
-  if (effect.type !== 'token-request' && effect.type !== 'device-authorization-request') {
+  if (
+    effect.type !== 'token-request' &&
+    effect.type !== 'device-authorization-request' &&
+    effect.type !== 'pushed-authorization-request'
+  ) {
     throw new KeyfobError('ERR_INVALID_ARGUMENT', `runHttpEffect runs HTTP effects only, not ${effect.type}`)
   }
   const now = ctx.now ?? Date.now
   const where =
     effect.type === 'device-authorization-request'
       ? `the device authorization request to ${ctx.as.device_authorization_endpoint ?? ctx.as.issuer}`
-      : `the ${effect.request.grant} token request to ${ctx.as.token_endpoint ?? ctx.as.issuer}`
+      : effect.type === 'pushed-authorization-request'
+        ? `the pushed authorization request to ${ctx.as.pushed_authorization_request_endpoint ?? ctx.as.issuer}`
+        : `the ${effect.request.grant} token request to ${ctx.as.token_endpoint ?? ctx.as.issuer}`
+  const deadlineMs = effect.type === 'pushed-authorization-request' ? undefined : effect.deadlineMs
   const timeoutMs = Math.min(
     ctx.timeoutMs ?? 30_000,
-    effect.deadlineMs === undefined ? Number.POSITIVE_INFINITY : effect.deadlineMs - now(),
+    deadlineMs === undefined ? Number.POSITIVE_INFINITY : deadlineMs - now(),
   )
   if (timeoutMs <= 0) {
     return {
@@ -667,13 +715,60 @@ export async function runHttpEffect(effect: Effect, ctx: HttpContext): Promise<E
   try {
     const client = clientOf(ctx)
     const auth = authOf(ctx)
+    /** RFC 9126: pushes the URL's parameters; answers the short URL that refers to them. */
+    const pushed = async (url: string): Promise<string> => {
+      if (ctx.as.authorization_endpoint === undefined)
+        throw new KeyfobError('ERR_DISCOVERY', `provider ${ctx.as.issuer} has no authorization_endpoint`)
+      const params = new URL(url).searchParams
+      const response = await withTimeout(timeoutMs, ctx.signal, (signal) =>
+        withDPoPNonce(ctx, async () =>
+          oauth.processPushedAuthorizationResponse(
+            ctx.as,
+            client,
+            await oauth.pushedAuthorizationRequest(ctx.as, client, auth, params, {
+              ...optionsOf(ctx, signal),
+              ...(ctx.dpop ? { DPoP: ctx.dpop } : {}),
+            }),
+          ),
+        ),
+      )
+      const short = new URL(ctx.as.authorization_endpoint)
+      short.searchParams.set('client_id', ctx.client.clientId)
+      short.searchParams.set('request_uri', response.request_uri)
+      return short.href
+    }
+    if (effect.type === 'pushed-authorization-request') {
+      if (ctx.as.pushed_authorization_request_endpoint === undefined)
+        return {
+          type: 'failed',
+          failure: {
+            code: 'ERR_UNSUPPORTED',
+            message: `${ctx.as.issuer} advertises no pushed_authorization_request_endpoint; set the provider's par setting to "auto" or false`,
+          },
+          nowMs: now(),
+        }
+      return { type: 'pushed-authorization', authorizationUrl: await pushed(effect.url), nowMs: now() }
+    }
     return await withTimeout(timeoutMs, ctx.signal, async (signal): Promise<Event> => {
       const options = optionsOf(ctx, signal)
       if (effect.type === 'token-request') {
-        const response = await tokenRequest(effect.request, ctx, client, auth, options)
+        const response = await withDPoPNonce(ctx, () =>
+          tokenRequest(effect.request, ctx, client, auth, options),
+        )
+        if (ctx.dpop !== undefined && response.token_type.toLowerCase() !== 'dpop') {
+          return {
+            type: 'failed',
+            failure: {
+              code: 'ERR_DPOP_NOT_BOUND',
+              message: `${where} sent a DPoP proof, but the provider answered token_type ${JSON.stringify(response.token_type)}: it did not bind the token to the key; check its DPoP support, or turn the provider's dpop setting off`,
+              evidence: { tokenType: response.token_type },
+            },
+            nowMs: now(),
+          }
+        }
         return { type: 'token-response', response: plainTokens(response), nowMs: now() }
       }
-      const params = new URLSearchParams(effect.parameters)
+      const params = withResource(new URLSearchParams(effect.parameters), effect.resource)
       if (effect.scope) params.set('scope', effect.scope)
       if (effect.codeChallenge !== undefined) {
         params.set('code_challenge', effect.codeChallenge)
@@ -781,17 +876,20 @@ export async function checkToken(ctx: HttpContext, accessToken: string): Promise
     return await withTimeout(ctx.timeoutMs ?? 30_000, ctx.signal, async (signal): Promise<TokenCheck> => {
       const options = optionsOf(ctx, signal)
       if (via === 'userinfo') {
-        const info = await oauth.processUserInfoResponse(
-          ctx.as,
-          client,
-          oauth.skipSubjectCheck,
-          await oauth.userInfoRequest(ctx.as, client, accessToken, {
-            signal,
-            ...(ctx.fetch ? { [oauth.customFetch]: ctx.fetch as never } : {}),
-            ...(insecureAllowed(ctx.as.issuer, ctx.allowInsecure)
-              ? { [oauth.allowInsecureRequests]: true }
-              : {}),
-          }),
+        const info = await withDPoPNonce(ctx, async () =>
+          oauth.processUserInfoResponse(
+            ctx.as,
+            client,
+            oauth.skipSubjectCheck,
+            await oauth.userInfoRequest(ctx.as, client, accessToken, {
+              signal,
+              ...(ctx.dpop ? { DPoP: ctx.dpop } : {}),
+              ...(ctx.fetch ? { [oauth.customFetch]: ctx.fetch as never } : {}),
+              ...(insecureAllowed(ctx.as.issuer, ctx.allowInsecure)
+                ? { [oauth.allowInsecureRequests]: true }
+                : {}),
+            }),
+          ),
         )
         return { active: true, via, subject: info.sub }
       }
@@ -855,7 +953,7 @@ export async function createPkce(): Promise<{ verifier: string; challenge: strin
  * `nonce`, and the authorization URL built from them.
  *
  * @param as - The provider's metadata.
- * @param input - Client id, redirect URI, scope, and extra authorization parameters.
+ * @param input - Client id, redirect URI, scope, extra authorization parameters, resource indicators, DPoP key thumbprint.
  * @returns The values for {@link codeFlow}.
  * @throws KeyfobError `ERR_DISCOVERY` when the provider has no authorization endpoint.
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4
@@ -878,6 +976,13 @@ export async function prepareAuthorization(
      * `response_type`, `client_id`, `redirect_uri`, `scope`, `state`, `nonce` or the PKCE pair.
      */
     readonly extra?: Readonly<Record<string, string>>
+    /** RFC 8707 resource indicators, one `resource` parameter each. */
+    readonly resource?: readonly string[]
+    /**
+     * RFC 9449 §10: the JWK thumbprint of the login's DPoP key (`DPoPHandle.calculateThumbprint`),
+     * sent as `dpop_jkt` to bind the code to the key. A pushed request needs none: its proof binds it.
+     */
+    readonly dpopJkt?: string
   },
 ): Promise<{
   authorizationUrl: string
@@ -910,5 +1015,7 @@ export async function prepareAuthorization(
     code_challenge_method: 'S256',
   }
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
+  if (input.dpopJkt !== undefined) url.searchParams.set('dpop_jkt', input.dpopJkt)
+  for (const r of input.resource ?? []) url.searchParams.append('resource', r)
   return { authorizationUrl: url.href, redirectUri: input.redirectUri, codeVerifier, state, nonce }
 }

@@ -16,6 +16,8 @@ export {
   type ResolvedProvider,
   resolveClient,
   resolveProvider,
+  resourceProblem,
+  resourcesOf,
   type ScopeOptions,
   type ScopePlan,
   scopeFor,
@@ -26,6 +28,8 @@ export {
   type BasicCredentials,
   type ClientEntry,
   type ConfigStore,
+  type DPoPKeyRecord,
+  type DPoPSetting,
   emptyConfig,
   type KeyfobConfig,
   type LockOptions,
@@ -39,6 +43,15 @@ export {
   tokenKeyId,
   updateUnderLock,
 } from './contracts.ts'
+export {
+  DPOP_ALGORITHMS,
+  type DPoPKey,
+  dpopAlgorithm,
+  dpopHandle,
+  dpopRequest,
+  generateDPoPKey,
+  importDPoPKey,
+} from './dpop.ts'
 export {
   KeyfobError,
   type KeyfobErrorCode,
@@ -64,6 +77,7 @@ export {
   toFailure,
 } from './http.ts'
 export {
+  type CodeFlowInput,
   type CodeState,
   clientCredentialsFlow,
   codeFlow,

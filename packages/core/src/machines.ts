@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TokenRecord } from './contracts.ts'
+import type { DPoPKeyRecord, TokenRecord } from './contracts.ts'
 import { type KeyfobErrorCode, oauthErrorCode } from './errors.ts'
 import { type TokenResponse, TokenSet } from './tokens.ts'
 
@@ -27,8 +27,11 @@ export interface DeviceAuthorization {
   readonly interval?: number
 }
 
-/** Requests the machines ask the interpreter to send. */
-export type TokenRequest =
+/**
+ * Requests the machines ask the interpreter to send. `resource` is sent as RFC 8707 resource
+ * indicators (one `resource` parameter each).
+ */
+export type TokenRequest = (
   | { readonly grant: 'device_code'; readonly deviceCode: string; readonly codeVerifier?: string }
   | { readonly grant: 'refresh_token'; readonly refreshToken: string; readonly scope?: string }
   | { readonly grant: 'client_credentials'; readonly scope?: string }
@@ -46,6 +49,7 @@ export type TokenRequest =
       readonly expectedState: string
       readonly expectedNonce: string
     }
+) & { readonly resource?: readonly string[] }
 
 /** What a machine asks its driver to do. */
 export type Effect =
@@ -56,8 +60,16 @@ export type Effect =
       readonly codeChallenge?: string
       /** Extra request parameters (openEO's `authorization_parameters`). */
       readonly parameters?: Readonly<Record<string, string>>
+      /** RFC 8707 resource indicators. */
+      readonly resource?: readonly string[]
       /** The flow's deadline (epoch ms): the request must not outlast it. */
       readonly deadlineMs?: number
+    }
+  | {
+      /** RFC 9126: push the authorization request; answered by a `pushed-authorization` event. */
+      readonly type: 'pushed-authorization-request'
+      /** The full authorization URL whose parameters are pushed. */
+      readonly url: string
     }
   | {
       readonly type: 'token-request'
@@ -89,6 +101,12 @@ export type Event =
       readonly nowMs: number
     }
   | { readonly type: 'callback'; readonly params: Readonly<Record<string, string>>; readonly nowMs: number }
+  | {
+      /** The pushed request's short authorization URL (`client_id` and `request_uri`, RFC 9126 §4). */
+      readonly type: 'pushed-authorization'
+      readonly authorizationUrl: string
+      readonly nowMs: number
+    }
   | { readonly type: 'failed'; readonly failure: Failure; readonly nowMs: number }
   | { readonly type: 'cancel'; readonly nowMs: number }
 
@@ -101,6 +119,11 @@ export type Terminal =
 export interface Step<S> {
   readonly state: S
   readonly effects: readonly Effect[]
+}
+
+/** A new login's record, with its DPoP key when it has one. */
+function withKey(tokens: TokenSet, dpopKey: DPoPKeyRecord | undefined): TokenRecord {
+  return dpopKey === undefined ? tokens.toRecord() : { ...tokens.toRecord(), dpopKey }
 }
 
 const failedWith = (failure: Failure): Step<Terminal> => ({
@@ -155,6 +178,8 @@ export type DeviceState =
       readonly deadlineMs: number
       readonly expiresAtMs: number
       readonly codeVerifier?: string
+      readonly resource?: readonly string[]
+      readonly dpopKey?: DPoPKeyRecord
     }
   | Terminal
 
@@ -175,6 +200,16 @@ export interface DeviceFlowOptions {
   readonly pkce?: { readonly verifier: string; readonly challenge: string }
   /** Extra device authorization request parameters (openEO's `authorization_parameters`). */
   readonly parameters?: Readonly<Record<string, string>>
+  /**
+   * RFC 8707 resource indicators: all go with the device authorization request, the first with
+   * the token requests (the access token is for it).
+   */
+  readonly resource?: readonly string[]
+  /**
+   * The login's DPoP key (stored form), when its tokens are DPoP-bound: it ends up in the
+   * resulting record. The interpreter signs the proofs (`HttpContext.dpop`).
+   */
+  readonly dpopKey?: DPoPKeyRecord
 }
 
 /**
@@ -224,6 +259,7 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
             deadlineMs: now + state.maxPollMs,
             ...(state.pkce ? { codeChallenge: state.pkce.challenge } : {}),
             ...(state.parameters ? { parameters: state.parameters } : {}),
+            ...(state.resource?.length ? { resource: state.resource } : {}),
           },
         ],
       }
@@ -243,6 +279,8 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
           deadlineMs,
           expiresAtMs,
           ...(state.pkce ? { codeVerifier: state.pkce.verifier } : {}),
+          ...(state.resource?.length ? { resource: state.resource.slice(0, 1) } : {}),
+          ...(state.dpopKey ? { dpopKey: state.dpopKey } : {}),
         },
         effects: [
           {
@@ -284,6 +322,7 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
                   grant: 'device_code',
                   deviceCode: state.deviceCode,
                   ...(state.codeVerifier !== undefined ? { codeVerifier: state.codeVerifier } : {}),
+                  ...(state.resource ? { resource: state.resource } : {}),
                 },
                 deadlineMs: state.deadlineMs,
               },
@@ -291,7 +330,10 @@ export function deviceTransition(state: DeviceState, event: Event): Step<DeviceS
           }
         case 'token-response':
           return {
-            state: { phase: 'done', tokens: TokenSet.fromResponse(event.response, now).toRecord() },
+            state: {
+              phase: 'done',
+              tokens: withKey(TokenSet.fromResponse(event.response, now), state.dpopKey),
+            },
             effects: [],
           }
         case 'token-error':
@@ -316,23 +358,31 @@ export type RequestState =
   | Terminal
 
 /**
- * A refresh (RFC 6749 §6): a new token set that keeps the old refresh token when the server sends none.
+ * A refresh (RFC 6749 §6): a new token set that keeps the old refresh token when the server sends
+ * none, and the record's DPoP key (the same key signs the refresh, RFC 9449 §5).
  *
  * @param previous - The stored record; its refresh token is used.
  * @param scope - A narrower scope, if wanted.
+ * @param resource - RFC 8707 resource indicators: the API the new access token is for.
  * @returns The initial state.
+ * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
  * @example
  * ```ts
- * const initial = refreshFlow(stored)
+ * const initial = refreshFlow(stored, undefined, ['https://api.example/'])
  * ```
  */
-export function refreshFlow(previous: TokenRecord, scope?: string): RequestState {
+export function refreshFlow(
+  previous: TokenRecord,
+  scope?: string,
+  resource?: readonly string[],
+): RequestState {
   return {
     phase: 'idle',
     request: {
       grant: 'refresh_token',
       refreshToken: previous.refreshToken ?? '',
       ...(scope !== undefined ? { scope } : {}),
+      ...(resource?.length ? { resource } : {}),
     },
     previous,
   }
@@ -342,14 +392,22 @@ export function refreshFlow(previous: TokenRecord, scope?: string): RequestState
  * A client-credentials grant (RFC 6749 §4.4).
  *
  * @param scope - The scope to ask for.
+ * @param resource - RFC 8707 resource indicators.
  * @returns The initial state.
  * @example
  * ```ts
  * const initial = clientCredentialsFlow('read')
  * ```
  */
-export function clientCredentialsFlow(scope?: string): RequestState {
-  return { phase: 'idle', request: { grant: 'client_credentials', ...(scope ? { scope } : {}) } }
+export function clientCredentialsFlow(scope?: string, resource?: readonly string[]): RequestState {
+  return {
+    phase: 'idle',
+    request: {
+      grant: 'client_credentials',
+      ...(scope ? { scope } : {}),
+      ...(resource?.length ? { resource } : {}),
+    },
+  }
 }
 
 /**
@@ -419,36 +477,44 @@ export function requestTransition(state: RequestState, event: Event): Step<Reque
 
 /** The state of an authorization code flow. */
 export type CodeState =
-  | {
-      readonly phase: 'idle' | 'waiting'
-      readonly authorizationUrl: string
-      readonly redirectUri: string
-      readonly codeVerifier: string
-      readonly state: string
-      readonly nonce: string
-    }
-  | { readonly phase: 'exchanging' }
+  | ({ readonly phase: 'idle' | 'pushing' | 'waiting' } & CodeFlowInput)
+  | { readonly phase: 'exchanging'; readonly dpopKey?: DPoPKeyRecord }
   | Terminal
+
+/** What an authorization code flow starts from: see {@link codeFlow}. */
+export interface CodeFlowInput {
+  /** The authorization URL (from `prepareAuthorization`). */
+  readonly authorizationUrl: string
+  /** The redirect URI in it. */
+  readonly redirectUri: string
+  /** The PKCE verifier of its challenge. */
+  readonly codeVerifier: string
+  /** Its `state`. */
+  readonly state: string
+  /** Its `nonce`. */
+  readonly nonce: string
+  /** Push the request first (RFC 9126 PAR) and open the short URL the provider answers with. */
+  readonly push?: boolean
+  /** RFC 8707 resource indicators of the request: the first one goes with the code exchange. */
+  readonly resource?: readonly string[]
+  /** The login's DPoP key (stored form): it ends up in the resulting record. */
+  readonly dpopKey?: DPoPKeyRecord
+}
 
 /**
  * An authorization code flow with PKCE (S256), `state` and `nonce`. The random values and the
- * authorization URL come in from the caller (see `buildAuthorizationUrl` in the interpreter), so
- * the reducer stays pure.
+ * authorization URL come in from the caller (see `prepareAuthorization` in the interpreter), so
+ * the reducer stays pure. With `push`, the request is pushed first (RFC 9126) and the browser
+ * opens the provider's short URL.
  *
- * @param input - The authorization URL, redirect URI, PKCE verifier, state and nonce.
+ * @param input - The authorization URL, redirect URI, PKCE verifier, state, nonce; PAR, resource indicators, DPoP key.
  * @returns The initial state.
  * @example
  * ```ts
  * const initial = codeFlow({ authorizationUrl, redirectUri, codeVerifier, state, nonce })
  * ```
  */
-export function codeFlow(input: {
-  readonly authorizationUrl: string
-  readonly redirectUri: string
-  readonly codeVerifier: string
-  readonly state: string
-  readonly nonce: string
-}): CodeState {
+export function codeFlow(input: CodeFlowInput): CodeState {
   return { phase: 'idle', ...input }
 }
 
@@ -471,9 +537,22 @@ export function codeTransition(state: CodeState, event: Event): Step<CodeState> 
   switch (state.phase) {
     case 'idle':
       if (event.type !== 'start') return unexpected(state, event)
+      if (state.push)
+        return {
+          state: { ...state, phase: 'pushing' },
+          effects: [{ type: 'pushed-authorization-request', url: state.authorizationUrl }],
+        }
       return {
         state: { ...state, phase: 'waiting' },
         effects: [{ type: 'open-browser', url: state.authorizationUrl }],
+      }
+    case 'pushing':
+      if (event.type === 'token-error')
+        return failedWith(tokenFailure(event, 'the pushed authorization request'))
+      if (event.type !== 'pushed-authorization') return unexpected(state, event)
+      return {
+        state: { ...state, phase: 'waiting' },
+        effects: [{ type: 'open-browser', url: event.authorizationUrl }],
       }
     case 'waiting': {
       if (event.type !== 'callback') return unexpected(state, event)
@@ -500,7 +579,7 @@ export function codeTransition(state: CodeState, event: Event): Step<CodeState> 
           message: 'the redirect carried neither a code nor an error',
         })
       return {
-        state: { phase: 'exchanging' },
+        state: { phase: 'exchanging', ...(state.dpopKey ? { dpopKey: state.dpopKey } : {}) },
         effects: [
           {
             type: 'token-request',
@@ -511,6 +590,7 @@ export function codeTransition(state: CodeState, event: Event): Step<CodeState> 
               codeVerifier: state.codeVerifier,
               expectedState: state.state,
               expectedNonce: state.nonce,
+              ...(state.resource?.length ? { resource: state.resource.slice(0, 1) } : {}),
             },
           },
         ],
@@ -519,7 +599,10 @@ export function codeTransition(state: CodeState, event: Event): Step<CodeState> 
     case 'exchanging':
       if (event.type === 'token-response')
         return {
-          state: { phase: 'done', tokens: TokenSet.fromResponse(event.response, event.nowMs).toRecord() },
+          state: {
+            phase: 'done',
+            tokens: withKey(TokenSet.fromResponse(event.response, event.nowMs), state.dpopKey),
+          },
           effects: [],
         }
       if (event.type === 'token-error') return failedWith(tokenFailure(event, 'the code exchange'))

@@ -17,8 +17,22 @@ export async function fingerprint(secret: string): Promise<string> {
   return `<redacted:sha256:${hex}>`
 }
 
+/** The members of a JWK that are not secret. */
+const PUBLIC_JWK_MEMBERS: ReadonlySet<string> = new Set([
+  'kty',
+  'crv',
+  'x',
+  'y',
+  'n',
+  'e',
+  'alg',
+  'kid',
+  'use',
+])
+
 /**
- * A token record with every token replaced by its fingerprint.
+ * A token record with every token replaced by its fingerprint, and the secret members of its
+ * DPoP key (`d`, and an RSA key's primes) too; the key's public members stay readable.
  *
  * @param record - The record.
  * @returns A copy safe to print.
@@ -32,6 +46,12 @@ export async function redactRecord(record: TokenRecord): Promise<TokenRecord> {
   for (const field of ['accessToken', 'refreshToken', 'idToken'] as const) {
     const value = record[field]
     if (value !== undefined) out[field] = await fingerprint(value)
+  }
+  if (record.dpopKey !== undefined) {
+    const jwk: Record<string, string> = {}
+    for (const [name, value] of Object.entries(record.dpopKey.jwk))
+      jwk[name] = PUBLIC_JWK_MEMBERS.has(name) ? value : await fingerprint(value)
+    out.dpopKey = { ...record.dpopKey, jwk }
   }
   return out as unknown as TokenRecord
 }

@@ -41,7 +41,8 @@ export class TokenSet {
    * @param response - The parsed success response.
    * @param nowMs - When the response arrived (epoch ms): expiry is `nowMs + expires_in`.
    * @param previous - The record this response replaces: a refresh response without a new
-   *   refresh token keeps the old one (RFC 6749 §6 lets servers omit it).
+   *   refresh token keeps the old one (RFC 6749 §6 lets servers omit it), and its DPoP key is kept
+   *   (a refresh is signed with the same key).
    * @returns The token set.
    * @throws KeyfobError `ERR_INVALID_RESPONSE` when `access_token` is missing or not a string.
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
@@ -75,6 +76,7 @@ export class TokenSet {
       ...((response.scope ?? previous?.scope) !== undefined
         ? { scope: response.scope ?? previous?.scope }
         : {}),
+      ...(previous?.dpopKey !== undefined ? { dpopKey: previous.dpopKey } : {}),
       updatedAt: nowMs,
     } as TokenRecord)
   }

@@ -11,13 +11,20 @@ import {
   codeFlow,
   codeTransition,
   createPkce,
+  type DPoPKey,
+  type DPoPKeyRecord,
+  type DPoPSetting,
   deviceFlow,
   deviceTransition,
   discover,
+  dpopAlgorithm,
+  dpopHandle,
   type Effect,
   type Event,
   type FetchLike,
+  generateDPoPKey,
   type HttpContext,
+  importDPoPKey,
   KeyfobError,
   type KeyfobErrorCode,
   oauthError,
@@ -26,6 +33,7 @@ import {
   randomState,
   refreshFlow,
   requestTransition,
+  resourcesOf,
   runHttpEffect,
   type Step,
   type Terminal,
@@ -57,6 +65,17 @@ export interface DriverOptions {
   readonly timeoutMs?: number
   /** Allow plain `http:` outside loopback (never do this outside a test). */
   readonly allowInsecure?: boolean
+  /**
+   * DPoP-bound tokens for a login (RFC 9449): `true` (an algorithm the provider advertises) or
+   * `{ alg }`. The login makes a fresh key pair, every token request carries a proof, and the
+   * resulting record holds the key (`dpopKey`). A refresh always uses its record's key.
+   */
+  readonly dpop?: DPoPSetting
+  /**
+   * Resource indicators (RFC 8707): the APIs the login's tokens are for. All go with the
+   * authorization and device-authorization requests; the first with the token requests.
+   */
+  readonly resource?: string | readonly string[]
 }
 
 /** Codes worth one more attempt of a request that is safe to repeat. */
@@ -67,9 +86,13 @@ const TRANSIENT: ReadonlySet<KeyfobErrorCode> = new Set([
   'ERR_TEMPORARILY_UNAVAILABLE',
 ])
 
-/** Requests that may be sent again after a transient failure: never a code, never a refresh token. */
+/**
+ * Requests that may be sent again after a transient failure: never a code, never a refresh token.
+ * A pushed authorization request carries neither: the provider answers a new `request_uri`.
+ */
 function repeatable(effect: Effect): boolean {
-  if (effect.type === 'device-authorization-request') return true
+  if (effect.type === 'device-authorization-request' || effect.type === 'pushed-authorization-request')
+    return true
   return (
     effect.type === 'token-request' &&
     ['client_credentials', 'password', 'device_code'].includes(effect.request.grant)
@@ -108,7 +131,34 @@ export function driverOptionsOf(options: DriverOptions): DriverOptions {
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {}),
+    ...(options.dpop !== undefined ? { dpop: options.dpop } : {}),
+    ...(options.resource !== undefined ? { resource: options.resource } : {}),
   }
+}
+
+/**
+ * A login's DPoP key, when the options ask for one: the algorithm from the setting or the
+ * provider's metadata, a fresh key pair, and the handle that signs with it. @internal
+ */
+export async function newLoginKey(
+  as: AuthorizationServer,
+  options: DriverOptions,
+): Promise<{ readonly key: DPoPKey; readonly handle: NonNullable<HttpContext['dpop']> } | undefined> {
+  if (options.dpop === undefined || options.dpop === false) return undefined
+  const key = await generateDPoPKey(dpopAlgorithm(as, options.dpop))
+  return { key, handle: dpopHandle(key.keyPair, options.now ? { now: options.now } : {}) }
+}
+
+/**
+ * The DPoP handle of a stored key (imported as non-extractable), or `undefined` for a record
+ * without one. @internal
+ */
+export async function storedKeyHandle(
+  dpopKey: DPoPKeyRecord | undefined,
+  now: (() => number) | undefined,
+): Promise<HttpContext['dpop']> {
+  if (dpopKey === undefined) return undefined
+  return dpopHandle(await importDPoPKey(dpopKey), now ? { now } : {})
 }
 
 /** Discovers the provider unless its metadata was given. @internal */
@@ -163,7 +213,11 @@ async function run<S>(
         if (effect.type === 'sleep') {
           await sleep(effect.untilMs, options.signal)
           events.push({ type: 'woke', nowMs: now() })
-        } else if (effect.type === 'token-request' || effect.type === 'device-authorization-request') {
+        } else if (
+          effect.type === 'token-request' ||
+          effect.type === 'device-authorization-request' ||
+          effect.type === 'pushed-authorization-request'
+        ) {
           let event = await runHttpEffect(effect, ctx)
           for (
             let attempt = 0;
@@ -246,11 +300,12 @@ function consoleDisplay(info: DeviceCodeDisplay): void {
 /**
  * Logs a user in with the device authorization grant: shows the code through `display`, polls at
  * the server's interval (5 s when it gives none; `slow_down` adds 5 s), and ends with tokens.
- * PKCE (S256) goes along for openEO's `device_code+pkce` clients, or when `pkce` says so.
+ * PKCE (S256) goes along for openEO's `device_code+pkce` clients, or when `pkce` says so. With
+ * `dpop`, the login makes a key pair and its tokens are bound to it; `resource` names the APIs.
  *
  * @param options - Provider, client, scope, display hook, poll limit, PKCE, extra parameters, clock, signal.
  * @returns The tokens.
- * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_EXPIRED_TOKEN`, `ERR_TIMEOUT`, `ERR_ABORTED`, or the code of any other failure.
+ * @throws KeyfobError `ERR_ACCESS_DENIED`, `ERR_EXPIRED_TOKEN`, `ERR_TIMEOUT`, `ERR_ABORTED`, `ERR_DPOP_UNSUPPORTED`, `ERR_DPOP_NOT_BOUND`, `ERR_INVALID_TARGET`, or the code of any other failure.
  * @see https://www.rfc-editor.org/rfc/rfc8628
  * @example
  * ```ts
@@ -264,6 +319,8 @@ export async function deviceLogin(options: DeviceLoginOptions): Promise<TokenSet
   const usePkce =
     options.pkce ??
     (options.client.clientSecret === undefined && (options.client.grantTypes ?? []).includes(DEVICE_PKCE))
+  const resource = resourcesOf(options.resource)
+  const dpop = await newLoginKey(as, options)
   return run(
     deviceTransition,
     deviceFlow({
@@ -271,8 +328,10 @@ export async function deviceLogin(options: DeviceLoginOptions): Promise<TokenSet
       ...(options.maxPollMs !== undefined ? { maxPollMs: options.maxPollMs } : {}),
       ...(usePkce ? { pkce: await createPkce() } : {}),
       ...(options.authorizationParameters ? { parameters: options.authorizationParameters } : {}),
+      ...(resource.length ? { resource } : {}),
+      ...(dpop ? { dpopKey: dpop.key.record } : {}),
     }),
-    contextOf(as, options),
+    { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) },
     options,
     async (effect) => {
       if (effect.type === 'display-device-code') {
@@ -311,6 +370,13 @@ export interface BrowserLoginOptions extends DriverOptions {
    * fails the login at once with its answer instead of leaving it to time out.
    */
   readonly preflight?: boolean
+  /**
+   * Pushed authorization requests (RFC 9126): `'auto'` (default) pushes when the provider
+   * requires it (`require_pushed_authorization_requests`), `true` always (the provider must have
+   * a `pushed_authorization_request_endpoint`: else `ERR_UNSUPPORTED`), `false` never. A pushed
+   * request skips the preflight: the push itself checks it, and its `request_uri` is single-use.
+   */
+  readonly par?: boolean | 'auto'
 }
 
 /**
@@ -363,11 +429,13 @@ async function preflight(url: string, redirectUri: string, options: BrowserLogin
 /**
  * Logs a user in with the authorization code grant and PKCE (S256) through the browser and a
  * loopback redirect server on 127.0.0.1 (RFC 8252). The URL is always given to `onUrl`; the
- * browser is opened unless `openBrowser` says otherwise.
+ * browser is opened unless `openBrowser` says otherwise. The request is pushed first (RFC 9126)
+ * when `par` says so; with `dpop` the login makes a key pair and binds the code (`dpop_jkt`, or
+ * the pushed request's proof) and the tokens to it; `resource` names the APIs (RFC 8707).
  *
  * @param options - Provider, client, scope, browser hook, loopback settings, signal.
  * @returns The tokens (the ID token checked for nonce and issuer by oauth4webapi).
- * @throws KeyfobError `ERR_AUTHORIZATION_REFUSED` (the provider answered the authorization request with an error page), `ERR_ACCESS_DENIED` and other OAuth codes, `ERR_TIMEOUT` (a redirect with another `state` is ignored, and counted in the message), `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
+ * @throws KeyfobError `ERR_DPOP_UNSUPPORTED`, `ERR_DPOP_NOT_BOUND`, `ERR_INVALID_TARGET`, `ERR_UNSUPPORTED` (`par: true` without a PAR endpoint), `ERR_AUTHORIZATION_REFUSED` (the provider answered the authorization request with an error page), `ERR_ACCESS_DENIED` and other OAuth codes, `ERR_TIMEOUT` (a redirect with another `state` is ignored, and counted in the message), `ERR_ABORTED`, `ERR_PORT_IN_USE`, or the code of any other failure.
  * @see https://www.rfc-editor.org/rfc/rfc8252 and RFC 7636
  * @example
  * ```ts
@@ -377,6 +445,10 @@ async function preflight(url: string, redirectUri: string, options: BrowserLogin
  */
 export async function browserLogin(options: BrowserLoginOptions): Promise<TokenSet> {
   const as = await metadataOf(options)
+  const resource = resourcesOf(options.resource)
+  const par = options.par ?? 'auto'
+  const push = par === true || (par === 'auto' && as.require_pushed_authorization_requests === true)
+  const dpop = await newLoginKey(as, options)
   const state = randomState()
   const server = await startLoopbackServer({
     ...options.loopback,
@@ -390,11 +462,22 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
       scope: options.scope ?? 'openid offline_access',
       state,
       ...(options.authorizationParameters ? { extra: options.authorizationParameters } : {}),
+      ...(resource.length ? { resource } : {}),
+      // A pushed request is bound to the key by its proof; a plain one by dpop_jkt (RFC 9449 §10).
+      ...(dpop && !push ? { dpopJkt: await dpop.handle.calculateThumbprint() } : {}),
     })
-    if (options.preflight !== false) await preflight(start.authorizationUrl, server.redirectUri, options)
+    if (options.preflight !== false && !push)
+      await preflight(start.authorizationUrl, server.redirectUri, options)
     const openBrowser = options.openBrowser ?? openSystemBrowser
     const onUrl = options.onUrl ?? ((url: string) => console.log(`Open this URL to log in: ${url}`))
-    return await run(codeTransition, codeFlow(start), contextOf(as, options), options, async (effect) => {
+    const initial = codeFlow({
+      ...start,
+      ...(push ? { push } : {}),
+      ...(resource.length ? { resource } : {}),
+      ...(dpop ? { dpopKey: dpop.key.record } : {}),
+    })
+    const ctx = { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) }
+    return await run(codeTransition, initial, ctx, options, async (effect) => {
       if (effect.type !== 'open-browser') return undefined
       onUrl(effect.url)
       await openBrowser(effect.url)
@@ -421,13 +504,15 @@ export async function clientCredentials(
   options: DriverOptions & { readonly scope?: string },
 ): Promise<TokenSet> {
   const as = await metadataOf(options)
-  return run(
+  const dpop = await newLoginKey(as, options)
+  const tokens = await run(
     requestTransition,
-    clientCredentialsFlow(options.scope),
-    contextOf(as, options),
+    clientCredentialsFlow(options.scope, resourcesOf(options.resource).slice(0, 1)),
+    { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) },
     options,
     async () => undefined,
   )
+  return dpop ? TokenSet.fromRecord({ ...tokens.toRecord(), dpopKey: dpop.key.record }) : tokens
 }
 
 /**
@@ -456,24 +541,32 @@ export async function passwordLogin(
 
 /**
  * Uses a refresh token once (RFC 6749 §6). Never retried: a rotated refresh token sent twice
- * revokes the whole grant at providers that detect reuse.
+ * revokes the whole grant at providers that detect reuse. A record with a DPoP key is refreshed
+ * with a proof signed by that key, and the new record keeps it; `resource` names the API the new
+ * access token is for (its first entry, RFC 8707 §2.2).
  *
- * @param options - Provider, client, the stored record, an optional narrower scope.
+ * @param options - Provider, client, the stored record, an optional narrower scope, a resource, the key's handle.
  * @returns The new tokens; the old refresh token is kept when the provider sends none.
- * @throws KeyfobError `ERR_NO_REFRESH_TOKEN`, `ERR_INVALID_GRANT` (log in again), or a transport code.
+ * @throws KeyfobError `ERR_NO_REFRESH_TOKEN`, `ERR_INVALID_GRANT` (log in again), `ERR_INVALID_TARGET` (a resource the provider refuses), `ERR_DPOP_NOT_BOUND`, or a transport code.
  * @example
  * ```ts
  * const next = await refreshTokens({ issuer, client, record: stored })
  * ```
  */
 export async function refreshTokens(
-  options: DriverOptions & { readonly record: TokenRecord; readonly scope?: string },
+  options: DriverOptions & {
+    readonly record: TokenRecord
+    readonly scope?: string
+    /** The record key's DPoP handle, to reuse its nonces; default one made from `record.dpopKey`. */
+    readonly dpopHandle?: HttpContext['dpop']
+  },
 ): Promise<TokenSet> {
   const as = await metadataOf(options)
+  const dpop = options.dpopHandle ?? (await storedKeyHandle(options.record.dpopKey, options.now))
   return run(
     requestTransition,
-    refreshFlow(options.record, options.scope),
-    contextOf(as, options),
+    refreshFlow(options.record, options.scope, resourcesOf(options.resource).slice(0, 1)),
+    { ...contextOf(as, options), ...(dpop ? { dpop } : {}) },
     options,
     async () => undefined,
   )

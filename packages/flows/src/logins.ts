@@ -216,6 +216,8 @@ export interface LoginStatus {
   readonly refreshToken: { readonly present: boolean; readonly expiresAt: string | null }
   /** Whether the login can give an access token without the user: a valid one or a refresh token. */
   readonly usable: boolean
+  /** The DPoP key's algorithm when the tokens are DPoP-bound (RFC 9449), else `null`. */
+  readonly dpop: { readonly alg: string } | null
   /** When the record was written (ISO 8601). */
   readonly updatedAt: string
 }
@@ -263,6 +265,7 @@ export function loginStatus(
     },
     refreshToken: { present: record.refreshToken !== undefined, expiresAt: iso(record.refreshExpiresAt) },
     usable: valid || refreshable,
+    dpop: record.dpopKey === undefined ? null : { alg: record.dpopKey.alg },
     updatedAt: new Date(record.updatedAt).toISOString(),
   }
 }

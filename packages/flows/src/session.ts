@@ -9,15 +9,25 @@
 import {
   type ClientEntry,
   checkToken,
+  type DPoPKeyRecord,
+  dpopRequest,
   type HttpContext,
   KeyfobError,
+  resourcesOf,
   type TokenCheck,
   type TokenKey,
   type TokenRecord,
   TokenSet,
   type TokenStore,
 } from '@keyfob/core'
-import { contextOf, type DriverOptions, driverOptionsOf, metadataOf, refreshTokens } from './drivers.ts'
+import {
+  contextOf,
+  type DriverOptions,
+  driverOptionsOf,
+  metadataOf,
+  refreshTokens,
+  storedKeyHandle,
+} from './drivers.ts'
 import {
   outcomeOf,
   type RevocationResult,
@@ -28,6 +38,7 @@ import {
 } from './revoke.ts'
 
 type AuthorizationServer = HttpContext['as']
+type DPoPHandle = NonNullable<HttpContext['dpop']>
 
 /** Options of {@link Session}. */
 export interface SessionOptions extends Omit<DriverOptions, 'metadata'> {
@@ -52,7 +63,8 @@ export interface SessionOptions extends Omit<DriverOptions, 'metadata'> {
   readonly apiFetch?: (request: Request) => Promise<Response>
   /**
    * The `Authorization` header value for an access token; default `Bearer <token>`. openEO
-   * APIs want `Bearer oidc/<provider id>/<token>`: see {@link openEoAuthorization}.
+   * APIs want `Bearer oidc/<provider id>/<token>`: see {@link openEoAuthorization}. Not used for
+   * a DPoP-bound login, whose requests carry `DPoP <token>` and a proof.
    */
   readonly authorization?: (accessToken: string) => string
   /**
@@ -88,6 +100,17 @@ const NEEDS_LOGIN = new Set(['ERR_INVALID_GRANT', 'ERR_NO_REFRESH_TOKEN', 'ERR_U
 /**
  * A logged-in user at one provider, for one client (and account).
  *
+ * **DPoP.** When the stored login has a DPoP key (a login made with `dpop`), {@link Session.fetch}
+ * sends `Authorization: DPoP <token>` with a fresh proof per request (`htm`, `htu` without query
+ * and fragment, `ath`), keeps each origin's `DPoP-Nonce`, and answers a `use_dpop_nonce`
+ * challenge with one retry. Refreshes are signed with the same key. Redirects of such a request
+ * are returned, not followed: a proof names one URL.
+ *
+ * **Tokens per resource.** With `resource` (RFC 8707), the login's access token is for the first
+ * resource. `accessToken({ resource })` for another one refreshes with that `resource` and keeps
+ * the answer in this session's memory until it nears expiry (a rotated refresh token goes to the
+ * store); {@link Session.fetch} picks the configured resource that the request URL starts with.
+ *
  * @example
  * ```ts
  * import { deviceLogin, Session } from '@keyfob/flows'
@@ -109,10 +132,16 @@ export class Session {
   readonly #key: TokenKey
   #metadata: Promise<AuthorizationServer> | undefined
   #renewing: Promise<TokenSet> | undefined
+  /** The stored key's handle, kept so its servers' nonces are reused. */
+  #dpop: { readonly key: DPoPKeyRecord; readonly handle: Promise<DPoPHandle | undefined> } | undefined
+  /** Access tokens for resources other than the login's own, by resource. */
+  readonly #byResource = new Map<string, TokenSet>()
+  readonly #minting = new Map<string, Promise<TokenSet>>()
+  readonly #resources: readonly string[]
 
   /**
-   * @param options - Provider, client, store, fallback login, refresh margin, API origins.
-   * @throws KeyfobError `ERR_INVALID_ARGUMENT` for an API origin that is not an http(s) origin.
+   * @param options - Provider, client, store, fallback login, refresh margin, API origins, DPoP and resource settings for the fallback login.
+   * @throws KeyfobError `ERR_INVALID_ARGUMENT` for an API origin that is not an http(s) origin, or a resource that is not an absolute URI without a fragment.
    */
   constructor(options: SessionOptions) {
     for (const origin of options.apiOrigins ?? []) {
@@ -123,6 +152,7 @@ export class Session {
         )
       }
     }
+    this.#resources = resourcesOf(options.resource)
     this.#options = options
     this.#driverOptions = driverOptionsOf(options)
     this.#key = {
@@ -155,23 +185,87 @@ export class Session {
 
   /**
    * A valid access token: the stored one while it has more than the margin left, else a new one
-   * (refresh first, then the fallback login). Concurrent callers share one renewal.
+   * (refresh first, then the fallback login). Concurrent callers share one renewal. For a
+   * `resource` other than the login's own (its first configured one), a token minted by a refresh
+   * that names it (RFC 8707 §2.2), kept in this session's memory.
    *
-   * @param options - `minTtlMs`: demand at least this much lifetime (default: the refresh margin).
+   * @param options - `minTtlMs`: demand at least this much lifetime (default: the refresh margin); `resource`: the API the token is for.
    * @returns The access token.
-   * @throws KeyfobError `ERR_LOGIN_REQUIRED` with no usable refresh token and no fallback login; transport and OAuth codes from the provider.
+   * @throws KeyfobError `ERR_LOGIN_REQUIRED` with no usable refresh token and no fallback login; `ERR_INVALID_TARGET` for a resource the provider refuses; transport and OAuth codes from the provider.
+   * @see https://www.rfc-editor.org/rfc/rfc8707#section-2.2
    * @example
    * ```ts
    * const token = await session.accessToken({ minTtlMs: 120_000 })
+   * const other = await session.accessToken({ resource: 'https://other-api.example/' })
    * ```
    */
-  async accessToken(options: { readonly minTtlMs?: number } = {}): Promise<string> {
+  async accessToken(
+    options: { readonly minTtlMs?: number; readonly resource?: string } = {},
+  ): Promise<string> {
+    return (await this.#tokens(options)).accessToken as string
+  }
+
+  /** The token set for a resource (the login's own when none or the first is named). */
+  async #tokens(options: { readonly minTtlMs?: number; readonly resource?: string }): Promise<TokenSet> {
     const margin = options.minTtlMs ?? this.#options.refreshMarginMs ?? 60_000
+    if (options.resource !== undefined && options.resource !== this.#resources[0])
+      return this.#forResource(resourcesOf(options.resource)[0] as string, margin)
     const stored = await this.#options.store.get(this.#key)
     if (stored && !TokenSet.fromRecord(stored).expiresWithin(this.#now(), margin))
-      return stored.accessToken as string
-    const renewed = await this.#renew(stored?.accessToken, margin)
-    return renewed.accessToken as string
+      return TokenSet.fromRecord(stored)
+    return this.#renew(stored?.accessToken, margin)
+  }
+
+  /** A token for another resource: from memory, else one refresh naming it (one at a time per resource). */
+  async #forResource(resource: string, marginMs: number): Promise<TokenSet> {
+    const cached = this.#byResource.get(resource)
+    if (cached && !cached.expiresWithin(this.#now(), marginMs)) return cached
+    let minting = this.#minting.get(resource)
+    if (minting === undefined) {
+      minting = this.#mint(resource).finally(() => this.#minting.delete(resource))
+      this.#minting.set(resource, minting)
+    }
+    return minting
+  }
+
+  async #mint(resource: string): Promise<TokenSet> {
+    // The login first: it may need the fallback login or a refresh of its own.
+    await this.#tokens({})
+    const as = await this.#as()
+    let minted: TokenSet | undefined
+    await this.#options.store.update(this.#key, async (current) => {
+      if (current?.refreshToken === undefined)
+        throw new KeyfobError(
+          'ERR_LOGIN_REQUIRED',
+          `no refresh token for ${this.#options.client.clientId} at ${this.#options.issuer} to get a token for ${resource} with; log in again`,
+          { cause: { resource } },
+        )
+      minted = await refreshTokens({
+        ...this.#driver(as),
+        resource: [resource],
+        record: current,
+        dpopHandle: await this.#handle(current.dpopKey),
+      })
+      // The store keeps the login's own access token; the refresh token may have rotated.
+      const next = minted.record
+      return {
+        ...current,
+        ...(next.refreshToken !== undefined ? { refreshToken: next.refreshToken } : {}),
+        ...(next.refreshExpiresAt !== undefined ? { refreshExpiresAt: next.refreshExpiresAt } : {}),
+        updatedAt: next.updatedAt,
+      }
+    })
+    const tokens = minted as unknown as TokenSet
+    this.#byResource.set(resource, tokens)
+    return tokens
+  }
+
+  /** The handle of the stored DPoP key, made once per key. */
+  #handle(key: DPoPKeyRecord | undefined): Promise<DPoPHandle | undefined> {
+    if (key === undefined) return Promise.resolve(undefined)
+    if (this.#dpop?.key.jwk.d !== key.jwk.d)
+      this.#dpop = { key, handle: storedKeyHandle(key, this.#options.now) }
+    return (this.#dpop as { handle: Promise<DPoPHandle | undefined> }).handle
   }
 
   /** One renewal at a time in this process; the store lock makes it one across processes. */
@@ -194,7 +288,11 @@ export class Session {
       if (current?.refreshToken === undefined || TokenSet.fromRecord(current).refreshExpired(this.#now()))
         return undefined
       try {
-        const next = await refreshTokens({ ...this.#driver(as), record: current })
+        const next = await refreshTokens({
+          ...this.#driver(as),
+          record: current,
+          dpopHandle: await this.#handle(current.dpopKey),
+        })
         await this.#options.store.set(this.#key, next.toRecord())
         return next
       } catch (error) {
@@ -221,9 +319,12 @@ export class Session {
   }
 
   /**
-   * `fetch` with the bearer token, for the configured API origins only: a request to any other
+   * `fetch` with the access token, for the configured API origins only: a request to any other
    * origin goes out untouched. A response that says the token was rejected (by default a `401`
-   * whose challenge says `invalid_token`) triggers one renewal and one retry.
+   * whose challenge says `invalid_token`) triggers one renewal and one retry. A DPoP-bound login
+   * sends `DPoP <token>` and a fresh proof per request, and retries once on `use_dpop_nonce`
+   * (see the class notes). The token is the one for the configured resource the URL starts with,
+   * else the login's own.
    *
    * @param input - The URL or request.
    * @param init - Request options. The body is read once and kept, so the retry after a renewal and a 307/308 redirect can send it again.
@@ -244,12 +345,24 @@ export class Session {
     const body = template.body === null ? undefined : await template.blob()
     const authorization = this.#options.authorization ?? ((token: string) => `Bearer ${token}`)
     const rejected = this.#options.tokenRejected ?? bearerTokenRejected
+    const resource = this.#resourceFor(template.url)
+    const tokens = await this.#tokens(resource === undefined ? {} : { resource })
+    const dpop = await this.#handle(tokens.record.dpopKey)
+    const bytes = dpop && body !== undefined ? new Uint8Array(await body.arrayBuffer()) : undefined
     const attempt = (token: string) => {
+      if (dpop)
+        return dpopRequest(dpop, token, template, {
+          fetch: send,
+          ...(bytes !== undefined ? { body: bytes } : {}),
+          ...(this.#options.allowInsecure !== undefined
+            ? { allowInsecure: this.#options.allowInsecure }
+            : {}),
+        })
       const headers = new Headers(template.headers)
       headers.set('authorization', authorization(token))
       return send(new Request(template, { headers, ...(body !== undefined ? { body } : {}) }))
     }
-    const token = await this.accessToken()
+    const token = tokens.accessToken as string
     const response = await attempt(token)
     // A custom test may read the body, so it gets a copy; the default reads headers only.
     const probe = this.#options.tokenRejected ? response.clone() : response
@@ -258,8 +371,20 @@ export class Session {
     if (probe !== response) void probe.body?.cancel().catch(() => {})
     if (!isRejected) return response
     void response.body?.cancel().catch(() => {})
+    if (resource !== undefined && resource !== this.#resources[0]) {
+      this.#byResource.delete(resource)
+      return attempt((await this.#tokens({ resource })).accessToken as string)
+    }
     const renewed = await this.#renew(token, this.#options.refreshMarginMs ?? 60_000)
     return attempt(renewed.accessToken as string)
+  }
+
+  /** The configured resource a URL belongs to: the longest one it starts with. */
+  #resourceFor(url: string): string | undefined {
+    let best: string | undefined
+    for (const r of this.#resources)
+      if (url.startsWith(r) && (best === undefined || r.length > best.length)) best = r
+    return best
   }
 
   #allowed(url: string): boolean {
@@ -280,8 +405,12 @@ export class Session {
    * ```
    */
   async check(): Promise<TokenCheck> {
-    const token = await this.accessToken()
-    return checkToken(contextOf(await this.#as(), this.#driverOptions), token)
+    const tokens = await this.#tokens({})
+    const dpop = await this.#handle(tokens.record.dpopKey)
+    return checkToken(
+      { ...contextOf(await this.#as(), this.#driverOptions), ...(dpop ? { dpop } : {}) },
+      tokens.accessToken as string,
+    )
   }
 
   /**
@@ -308,7 +437,10 @@ export class Session {
       // Discovery failed: nothing could be sent.
       tokens = revocableTokens(record).map(([, token]) => ({ token, ...outcomeOf(error) }))
     } finally {
+      // The DPoP key goes with the tokens: it is part of the record.
       await this.#options.store.lock(this.#key, () => this.#options.store.delete(this.#key))
+      this.#byResource.clear()
+      this.#dpop = undefined
     }
     return revocationResult(tokens, record !== undefined)
   }

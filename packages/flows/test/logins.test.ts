@@ -123,8 +123,17 @@ describe('describing a login', () => {
       },
       refreshToken: { present: true, expiresAt: null },
       usable: true,
+      dpop: null,
       updatedAt: new Date(1_000_000).toISOString(),
     })
+    expect(
+      loginStatus(
+        { issuer: EGI, clientId: 'cli' },
+        { ...record, dpopKey: { alg: 'ES256', jwk: { kty: 'EC', d: 'secret-d' } } },
+        config,
+        1_500_000,
+      ).dpop,
+    ).toEqual({ alg: 'ES256' })
     expect(JSON.stringify(status)).not.toContain('secret')
     const expired = loginStatus(
       { issuer: EGI, clientId: 'cli' },

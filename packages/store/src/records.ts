@@ -41,7 +41,8 @@ const TIMES = ['expiresAt', 'refreshExpiresAt'] as const
 /**
  * What is wrong with a stored token record: the path of the first bad field and why, or
  * `undefined` when every known field has its type. Unknown fields are allowed (a newer version
- * may have written them). Never mentions a value.
+ * may have written them). A DPoP key (`dpopKey`) is `{ alg, jwk }` with string JWK members, `kty`
+ * and the private `d` among them. Never mentions a value.
  *
  * @internal
  */
@@ -58,6 +59,19 @@ export function recordProblem(value: unknown): { field: string; why: string } | 
     const v = value[field]
     if (v !== undefined && typeof v !== 'string')
       return { field: `record.${field}`, why: 'must be a string when present' }
+  }
+  if (value.dpopKey !== undefined) {
+    const key = value.dpopKey
+    if (!isObject(key)) return { field: 'record.dpopKey', why: 'must be an object { alg, jwk } when present' }
+    if (typeof key.alg !== 'string' || key.alg === '')
+      return { field: 'record.dpopKey.alg', why: 'must be a JWS algorithm name' }
+    if (!isObject(key.jwk)) return { field: 'record.dpopKey.jwk', why: 'must be a JWK object' }
+    for (const [member, v] of Object.entries(key.jwk))
+      if (typeof v !== 'string')
+        return { field: `record.dpopKey.jwk.${member}`, why: 'must be a string (a JWK member)' }
+    if (typeof key.jwk.kty !== 'string') return { field: 'record.dpopKey.jwk.kty', why: 'is missing' }
+    if (typeof key.jwk.d !== 'string')
+      return { field: 'record.dpopKey.jwk.d', why: 'is missing: a DPoP key record holds the private key' }
   }
   return undefined
 }

@@ -21,6 +21,18 @@ const record = (n: number, extra: Partial<TokenRecord> = {}): TokenRecord => ({
   ...extra,
 })
 
+/** A stored DPoP key (a P-256 JWK; its `d` is the sentinel, so no dump may show it). */
+export const DPOP_KEY = {
+  alg: 'ES256',
+  jwk: {
+    kty: 'EC',
+    crv: 'P-256',
+    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+    d: `dpop-${SECRET}`,
+  },
+} as const
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -78,6 +90,23 @@ export function tokenStoreContract(
         expect(await store.delete(alice)).toBe(true)
         expect(await store.get(alice)).toBeUndefined()
         expect(await store.delete(alice)).toBe(false)
+      },
+      t,
+    )
+
+    it(
+      "keeps a login's DPoP key with its tokens, through an update, and removes it with them",
+      async () => {
+        const store = await make()
+        const withKey = record(1, { tokenType: 'dpop', dpopKey: DPOP_KEY })
+        await store.set(alice, withKey)
+        expect(await store.get(alice)).toEqual(withKey)
+        // A refresh replaces the tokens and keeps the key.
+        await store.update(alice, (current) => current && { ...current, accessToken: 'at-2', updatedAt: 2 })
+        expect((await store.get(alice))?.dpopKey).toEqual(DPOP_KEY)
+        expect(await store.delete(alice)).toBe(true)
+        expect(await store.get(alice)).toBeUndefined()
+        expect(await store.list()).toEqual([])
       },
       t,
     )

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import type { TokenKey } from '@keyfob/core'
 import { describe, expect, it } from 'vitest'
 import { type KeyringModule, keychainTokenStore, type StoreWarning } from '../src/index.ts'
-import { tokenStoreContract } from './contract.ts'
+import { DPOP_KEY, tokenStoreContract } from './contract.ts'
 
 /** A keyring in a Map, keyed by `service/account`. */
 function fakeKeyring(): { module: KeyringModule; entries: Map<string, string>; failGets: { count: number } } {
@@ -132,6 +132,27 @@ describe('keychain entry format', () => {
     keyring.failGets.count = 100
     const error = await s.get(key).catch((e: unknown) => e)
     expect((error as { code?: string }).code).toBe('ERR_KEYCHAIN_UNAVAILABLE')
+  })
+
+  it('keeps a DPoP key inside the secret, never in the index, and removes it with the login', async () => {
+    const keyring = fakeKeyring()
+    const s = keychainTokenStore({ module: keyring.module, lockDir: lockDir() })
+    await s.set(key, { refreshToken: 'rt', dpopKey: DPOP_KEY, updatedAt: 1 })
+    // Values are base64 of the UTF-8 JSON, in parts after a JSON head.
+    const decoded = (prefix: string) =>
+      [...keyring.entries]
+        .filter(([name]) => name.startsWith(`keyfob/${prefix}`))
+        .map(([, value]) => {
+          const head = JSON.parse(value.startsWith('{') ? value : '{}') as { data?: string }
+          return Buffer.from(head.data ?? value, 'base64').toString('utf8')
+        })
+        .join('')
+    expect(decoded(account).length).toBeGreaterThan(0)
+    expect(decoded('keyfob-index')).toContain('"clientId":"cli"')
+    expect(decoded('keyfob-index')).not.toContain('dpop')
+    expect((await s.get(key))?.dpopKey).toEqual(DPOP_KEY)
+    await s.delete(key)
+    expect(decoded(account)).toBe('')
   })
 
   it('a broken index is reported and read as empty; the next write starts a new one', async () => {

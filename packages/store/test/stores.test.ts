@@ -29,7 +29,7 @@ import {
   type StoreWarning,
   withFileLock,
 } from '../src/index.ts'
-import { SECRET, tokenStoreContract } from './contract.ts'
+import { DPOP_KEY, SECRET, tokenStoreContract } from './contract.ts'
 import { authConfigJson, refreshTokensJson, writeOpenEoFile } from './fixtures/openeo.ts'
 
 const posix = process.platform !== 'win32'
@@ -156,6 +156,30 @@ describe('fileTokenStore on disk', () => {
     await store.set(key, { updatedAt: 5 })
     expect(await store.get(key)).toEqual({ updatedAt: 5 })
     expect(JSON.parse(readFileSync(store.path, 'utf8')).tokens).toHaveLength(5)
+  })
+
+  it('keeps a DPoP key in the 0600 file, and skips a record whose key is damaged, naming the member', async () => {
+    const warnings: StoreWarning[] = []
+    const dir = tempDir()
+    const store = fileTokenStore({ dir, onWarning: (w) => warnings.push(w) })
+    await store.set(key, { refreshToken: 'rt', dpopKey: DPOP_KEY, updatedAt: 1 })
+    if (posix) expect(mode(store.path)).toBe(0o600)
+    expect(JSON.parse(readFileSync(store.path, 'utf8')).tokens[0].record.dpopKey).toEqual(DPOP_KEY)
+    const damaged = [
+      [{ alg: 'ES256' }, 'record.dpopKey.jwk'],
+      [{ alg: 'ES256', jwk: { ...DPOP_KEY.jwk, d: 7 } }, 'record.dpopKey.jwk.d'],
+      [{ alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' } }, 'record.dpopKey.jwk.d'],
+      [{ jwk: DPOP_KEY.jwk }, 'record.dpopKey.alg'],
+      ['key', 'record.dpopKey'],
+    ] as const
+    for (const [i, [dpopKey]] of damaged.entries())
+      await store.set({ ...key, account: `a${i}` }, { refreshToken: SECRET, dpopKey, updatedAt: 1 } as never)
+    for (const [i] of damaged.entries()) expect(await store.get({ ...key, account: `a${i}` })).toBeUndefined()
+    expect(warnings.map((w) => w.field)).toEqual(damaged.map(([, field]) => field))
+    for (const w of warnings) expect(w.message).not.toContain(SECRET)
+    expect(await store.delete(key)).toBe(true)
+    const left = JSON.parse(readFileSync(store.path, 'utf8')).tokens as Array<{ account?: string }>
+    expect(left.filter((entry) => entry.account === undefined)).toEqual([])
   })
 
   it('reads a newer schema version and keeps fields it does not know', async () => {

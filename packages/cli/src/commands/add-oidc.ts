@@ -11,6 +11,7 @@ import {
   KeyfobError,
   normalizeApiUrl,
   type ProviderEntry,
+  resourceProblem,
 } from '@keyfob/core'
 import {
   type AdvertisedProvider,
@@ -31,6 +32,17 @@ export async function run(
   if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`)
   const url = normalizeApiUrl(target)
   const scopes = typeof values.scope === 'string' ? values.scope.split(/[\s,]+/).filter(Boolean) : undefined
+  // DPoP, resource indicators and PAR: the provider's settings, for every later login.
+  const resource = (values.resource as string[] | undefined) ?? []
+  for (const r of resource) {
+    const problem = resourceProblem(r)
+    if (problem) throw new UsageError(`--resource ${problem}`)
+  }
+  const settings: Partial<ProviderEntry> = {
+    ...(values.dpop === true ? { dpop: true } : {}),
+    ...(resource.length ? { resource: resource.length === 1 ? (resource[0] as string) : resource } : {}),
+    ...(values.par === true ? { par: true } : {}),
+  }
   const { config } = openStores(ctx)
 
   // An issuer?
@@ -47,6 +59,7 @@ export async function run(
       issuer: as.issuer,
       ...(scopes ? { scopes } : {}),
       ...(client ? { client } : {}),
+      ...settings,
     }
     if (!client) throw new UsageError('an issuer has no default clients: pass --client-id')
     const next = await config.update((c) =>
@@ -116,7 +129,12 @@ export async function run(
         ...merged,
         providers: {
           ...merged.providers,
-          [providerId]: { ...entry, ...(scopes ? { scopes } : {}), ...(client ? { client } : {}) },
+          [providerId]: {
+            ...entry,
+            ...(scopes ? { scopes } : {}),
+            ...(client ? { client } : {}),
+            ...settings,
+          },
         },
         apis: { ...merged.apis, [url]: { ...merged.apis[url], defaultProvider: providerId } },
       },

@@ -96,7 +96,25 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     openid: grant !== 'client_credentials',
   })
   for (const line of notes) ctx.debug(`scope: ${line}`)
-  const base = { metadata: as, client, signal: ctx.signal, ...(scope ? { scope } : {}) }
+  // DPoP, PAR and resource indicators: the flags, else the provider's settings.
+  const resourceFlag = (values.resource as string[] | undefined) ?? []
+  const resource = resourceFlag.length > 0 ? resourceFlag : provider.resource
+  const dpop = values.dpop === true ? true : provider.dpop
+  const par = values.par === true ? true : provider.par
+  if (values.par === true && mode !== 'browser')
+    throw new UsageError('--par is for the browser login: add --browser')
+  if (mode === 'password' && ((dpop !== undefined && dpop !== false) || resource !== undefined))
+    throw new UsageError(
+      '--password logins take neither --dpop nor --resource (nor the provider’s dpop and resource settings)',
+    )
+  const base = {
+    metadata: as,
+    client,
+    signal: ctx.signal,
+    ...(scope ? { scope } : {}),
+    ...(dpop !== undefined ? { dpop } : {}),
+    ...(resource !== undefined ? { resource } : {}),
+  }
   if (!ctx.globals.json) ctx.note(`Logging in to ${id} (${provider.issuer}) as client ${client.clientId}.`)
 
   let tokensSet: TokenSet
@@ -118,6 +136,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
         ? { authorizationParameters: provider.authorizationParameters }
         : {}),
       loopback: { timeoutMs, ...(port !== undefined ? { port } : {}) },
+      ...(par !== undefined ? { par } : {}),
       onUrl: (url) =>
         ctx.note(
           `Open this URL to log in${values['no-browser'] === true ? '' : ' (your browser should open it)'}:\n\n  ${url}\n`,
@@ -133,7 +152,14 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
         : await ctx.prompt('User name: ', { flag: '--username' })
     const password =
       ctx.env.KEYFOB_PASSWORD || (await ctx.prompt('Password: ', { flag: '$KEYFOB_PASSWORD', secret: true }))
-    tokensSet = await flows.passwordLogin({ ...base, username, password })
+    tokensSet = await flows.passwordLogin({
+      metadata: as,
+      client,
+      signal: ctx.signal,
+      ...(scope ? { scope } : {}),
+      username,
+      password,
+    })
   }
 
   const key = tokenKeyOf(provider.issuer, client.clientId, accountOf(selection, current))
@@ -147,7 +173,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       ? `; the access token expires ${relative(Date.parse(status.accessToken.expiresAt) - Date.now())}`
       : ''
     ctx.note(
-      `${ctx.paint('Logged in', 'green')}${who ? ` as ${who}` : ''} at ${id}${expiry}${status.refreshToken.present ? '; refresh token stored' : ''} (${tokens.kind} store).`,
+      `${ctx.paint('Logged in', 'green')}${who ? ` as ${who}` : ''} at ${id}${expiry}${status.refreshToken.present ? '; refresh token stored' : ''}${tokensSet.record.dpopKey ? `; tokens bound to a DPoP key (${tokensSet.record.dpopKey.alg}), kept with them` : ''} (${tokens.kind} store).`,
     )
   }
   return EXIT.ok

@@ -52,7 +52,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
               : `\n  ${ctx.paint('not checked', 'yellow')}: ${l.check.error?.message} [${l.check.error?.code}]`
       ctx.out(
         `${ctx.paint(l.providerIds.join(', ') || l.issuer, 'bold')}${l.account ? ` [${l.account}]` : ''}: ${who} via ${l.clientId}\n` +
-          `  ${l.issuer}\n  ${expiry}; ${l.refreshToken.present ? 'refresh token stored' : 'no refresh token'}${l.scope ? `; scope ${l.scope}` : ''}${checked}\n`,
+          `  ${l.issuer}\n  ${expiry}; ${l.refreshToken.present ? 'refresh token stored' : 'no refresh token'}${l.dpop ? `; DPoP-bound (${l.dpop.alg})` : ''}${l.scope ? `; scope ${l.scope}` : ''}${checked}\n`,
       )
     }
   const checks = logins.flatMap((l) => (l.check ? [l.check] : []))

@@ -13,6 +13,7 @@ import {
   renewsByClientCredentials,
   resolveLogin,
   Session,
+  unverifiedClaims,
 } from '@keyfob/flows'
 import { type Context, EXIT, parseDuration, UsageError } from '../context.ts'
 import { openStores, relative, selectionOf, withClientSecret } from '../options.ts'
@@ -64,6 +65,9 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     issuer: login.key.issuer,
     client: login.client,
     store: tokens,
+    ...(login.provider?.resource !== undefined ? { resource: login.provider.resource } : {}),
+    // A client-credentials login renewed by running the grant again stays DPoP-bound.
+    ...(stored?.dpopKey !== undefined ? { dpop: { alg: stored.dpopKey.alg } } : {}),
     ...(login.key.account ? { account: login.key.account } : {}),
     refreshMarginMs: minTtlMs,
     signal: ctx.signal,
@@ -73,10 +77,21 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
       ? { login: (options) => clientCredentials(options) }
       : {}),
   })
-  const token = await session.accessToken({ minTtlMs })
+  const resource = typeof values.resource === 'string' ? values.resource : undefined
+  const token = await session.accessToken({ minTtlMs, ...(resource !== undefined ? { resource } : {}) })
   const record = token === stored?.accessToken ? stored : await tokens.get(login.key)
-  const expiresAt = record?.expiresAt
-  if (expiresAt !== undefined && expiresAt - Date.now() < minTtlMs && record?.updatedAt !== undefined) {
+  if (record?.dpopKey !== undefined)
+    ctx.note(
+      'note: this login is DPoP-bound: its access token works only with a DPoP proof made with the login’s key for each request (RFC 9449); make requests with `keyfob fetch [-X METHOD] [-d BODY] <url>`, which adds both',
+    )
+  // A token for another resource lives in the session, not in the stored record.
+  const expiresAt = resource === undefined ? record?.expiresAt : unverifiedExp(token)
+  if (
+    resource === undefined &&
+    expiresAt !== undefined &&
+    expiresAt - Date.now() < minTtlMs &&
+    record?.updatedAt !== undefined
+  ) {
     // Renewed just now and still short: the provider's tokens are shorter than asked for.
     ctx.note(
       `note: the provider's access tokens last ${relative(expiresAt - record.updatedAt).replace(/^in /, '')}, less than --min-ttl ${values['min-ttl'] ?? '60s'}; every call renews the token`,
@@ -96,4 +111,10 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     })
   else ctx.out(`${bearer ?? token}\n`)
   return EXIT.ok
+}
+
+/** A JWT's `exp` in epoch ms, for display only; `undefined` for an opaque token. */
+function unverifiedExp(token: string): number | undefined {
+  const exp = unverifiedClaims(token)?.exp
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined
 }
