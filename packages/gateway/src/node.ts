@@ -5,6 +5,8 @@ import {
   Agent as HttpAgent,
   request as httpRequest,
   type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type RequestOptions,
   type Server,
   type ServerResponse,
 } from 'node:http'
@@ -16,15 +18,17 @@ import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.
 import { GatewayError } from './errors.ts'
 import { fromFastgeoapiEnv } from './fastgeoapi.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
-import { type Forwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'
+import { endToEnd, type Forwarder, timeoutError, unreachableError } from './proxy.ts'
 
 type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
 
 /**
  * A {@link Forwarder} over `node:http`: the client's request stream is piped to the upstream and
  * the upstream's response piped back, with Node's backpressure and a keep-alive agent, so memory
- * stays flat whatever the body size and compressed bodies pass untouched. Used by
- * {@link serveNode}; outside `@hono/node-server` it falls back to nothing and must not be used.
+ * stays flat whatever the body size and compressed bodies pass untouched. The wait for response
+ * headers is one timer the forwarder holds (no abort signals). Used by {@link serveNode}; it
+ * needs `@hono/node-server`'s bindings (`c.env.incoming`, `c.env.outgoing`) and must not be used
+ * elsewhere.
  *
  * @param agentOptions - Sockets per upstream host; default 256.
  * @returns The forwarder.
@@ -39,25 +43,36 @@ type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
 export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {}): Forwarder {
   const options = { keepAlive: true, maxSockets: agentOptions.maxSockets ?? 256 }
   const agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
+  // The upstream is parsed once; its request options are computed once per upstream URL.
+  let target: URL | undefined
+  let base: RequestOptions = {}
+  let send: typeof httpRequest = httpRequest
   return (c, request) =>
     new Promise<Response>((resolve, reject) => {
       const { incoming, outgoing } = c.env as NodeBindings
-      const https = request.url.protocol === 'https:'
-      const headers: Record<string, string> = {}
-      request.headers.forEach((value, name) => {
-        headers[name] = value
-      })
+      if (request.upstream !== target) {
+        target = request.upstream
+        const https = target.protocol === 'https:'
+        send = https ? httpsRequest : httpRequest
+        base = {
+          protocol: target.protocol,
+          hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
+          port: target.port === '' ? (https ? 443 : 80) : Number(target.port),
+          agent: https ? agents.https : agents.http,
+        }
+      }
       let answered = false
-      const upstream = (https ? httpsRequest : httpRequest)(request.url, {
+      const upstream = send({
+        ...base,
         method: request.method,
-        headers,
-        agent: https ? agents.https : agents.http,
+        path: request.path,
+        headers: request.headers as OutgoingHttpHeaders,
       })
       const timer = setTimeout(() => {
         if (answered) return
         answered = true
         upstream.destroy()
-        reject(new UpstreamError('timeout', `no response headers within ${request.timeoutMs} ms`))
+        reject(timeoutError(request.timeoutMs))
       }, request.timeoutMs)
       upstream.on('error', (error) => {
         clearTimeout(timer)
@@ -66,13 +81,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        reject(
-          new UpstreamError(
-            'unreachable',
-            `the upstream could not be reached: ${(error as { code?: string }).code ?? error.message}`,
-            { cause: error },
-          ),
-        )
+        reject(unreachableError(error))
       })
       upstream.on('response', (response) => {
         clearTimeout(timer)
@@ -81,18 +90,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        const out: Record<string, string | string[]> = {}
-        const listed = new Set(
-          String(response.headers.connection ?? '')
-            .split(',')
-            .map((s) => s.trim().toLowerCase())
-            .filter(Boolean),
-        )
-        for (const [name, value] of Object.entries(response.headers)) {
-          if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue
-          out[name] = value
-        }
-        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, out)
+        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.headers))
         response.pipe(outgoing)
         response.on('error', () => outgoing.destroy())
         outgoing.on('close', () => {
@@ -148,6 +146,7 @@ export async function serveNode(
     ...(cedar ? { cedar } : {}),
     forward: nodeForwarder(),
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
+    clientHeaders: (c) => (c.env as NodeBindings).incoming.headers,
     ...(options.log ? { log: options.log } : {}),
   })
   const server = await new Promise<Server>((resolve, reject) => {

@@ -2,56 +2,13 @@
  * End to end with real processes over loopback, in every mode: keyfob-guard (Node, Deno, Bun) in
  * front of an OGC API–like upstream, tokens from the mock IdP served on a socket, an OPA stand-in.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_KEY, AUDIENCE, type LoopbackServer, startServer, upstreamHandler } from './helpers.ts'
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const NODE_BIN = fileURLToPath(new URL('../bin/keyfob-guard.mjs', import.meta.url))
-const WEB_BIN = fileURLToPath(new URL('../bin/keyfob-guard-web.mjs', import.meta.url))
-const RUNTIMES: Record<string, readonly string[]> = {
-  node: [process.execPath, NODE_BIN],
-  deno: [`${ROOT}node_modules/.bin/deno`, 'run', '-A', '--config', `${ROOT}deno.test.json`, WEB_BIN],
-  bun: [`${ROOT}node_modules/.bin/bun`, WEB_BIN],
-}
-
-interface Running {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly stdout: () => string
-  readonly exited: Promise<number | null>
-}
+import { type RUNTIMES, type Running, start as startGateway, stop } from './spawn.ts'
 
 function start(runtime: string, args: readonly string[], env: Record<string, string> = {}): Promise<Running> {
-  const [command, ...prefix] = RUNTIMES[runtime] as [string, ...string[]]
-  const child = spawn(command, [...prefix, ...args, '--port', '0'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let err = ''
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no startup line from ${runtime}: ${err}`)), 30_000)
-    child.stderr?.on('data', (d: Buffer) => {
-      err += d.toString()
-      const match = /keyfob-guard: (http:\/\/127\.0\.0\.1:\d+)/.exec(err)
-      if (match) {
-        clearTimeout(timer)
-        resolve({ child, url: match[1] as string, stdout: () => out, exited })
-      }
-    })
-    exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`${runtime} exited with ${code}: ${err}`))
-    })
-  })
+  return startGateway([...args, '--port', '0'], env, runtime as keyof typeof RUNTIMES)
 }
 
 let upstream: LoopbackServer
@@ -90,11 +47,6 @@ async function token(clientId: string, scope: string, audience?: string): Promis
   return access_token
 }
 
-async function stopped(running: Running): Promise<number | null> {
-  running.child.kill('SIGTERM')
-  return running.exited
-}
-
 describe('keyfob-guard processes in every mode', () => {
   it('JWT mode (Node): discovery from the issuer, identity headers upstream, a foreign audience refused', async () => {
     const running = await start('node', [
@@ -122,7 +74,7 @@ describe('keyfob-guard processes in every mode', () => {
       expect(foreign.status).toBe(401)
       expect((await fetch(`${running.url}/readyz`)).status).toBe(200)
     } finally {
-      expect(await stopped(running)).toBe(0)
+      expect(await stop(running)).toBe(0)
     }
   }, 60_000)
 
@@ -166,7 +118,7 @@ describe('keyfob-guard processes in every mode', () => {
       expect(opaInputs[0]?.request_path).toEqual(['collections', 'obs', 'items'])
       expect(running.stdout()).not.toContain(opaque)
     } finally {
-      expect(await stopped(running)).toBe(0)
+      expect(await stop(running)).toBe(0)
     }
   }, 60_000)
 
@@ -195,7 +147,7 @@ describe('keyfob-guard processes in every mode', () => {
         })
         expect((await big.arrayBuffer()).byteLength).toBe(8 * 1024 * 1024)
       } finally {
-        expect(await stopped(running)).toBe(0)
+        expect(await stop(running)).toBe(0)
       }
     }, 60_000)
   }
