@@ -21,6 +21,7 @@ import { GatewayError } from './errors.ts'
 import { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
 import { endToEnd, type Forwarder, fetchForwarder, headersOf, UpstreamError } from './proxy.ts'
 import { createReadiness, type Readiness } from './readiness.ts'
+import { fastgeoapiOpa } from './userinfo.ts'
 
 /** What a runtime adapter gives the gateway. */
 export interface GatewayRuntime {
@@ -331,12 +332,20 @@ function protection(
   }
   if (cedar !== undefined) list.push(authenticatedOnly(policy(cedar, { onEvent }) as MiddlewareHandler))
   if (settings.opaUrl !== undefined) {
-    const engine = opaPolicy({
-      url: settings.opaUrl,
-      path: settings.opaPath,
-      fetch: fetchImpl,
-      ...(settings.mount !== '' ? { pathPrefix: settings.mount } : {}),
-    })
+    const engine =
+      settings.opaInput === 'fastgeoapi' && settings.oidcIssuer !== undefined
+        ? fastgeoapiOpa({
+            url: settings.opaUrl,
+            path: settings.opaPath,
+            issuer: settings.oidcIssuer,
+            fetch: fetchImpl,
+          })
+        : opaPolicy({
+            url: settings.opaUrl,
+            path: settings.opaPath,
+            fetch: fetchImpl,
+            ...(settings.mount !== '' ? { pathPrefix: settings.mount } : {}),
+          })
     list.push(authenticatedOnly(policy(engine, { onEvent }) as MiddlewareHandler))
   }
   return list
@@ -514,7 +523,9 @@ function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): s
         (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
         (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
         (settings.cedarPolicies !== undefined ? `, Cedar ${settings.cedarPolicies}` : '') +
-        (settings.opaUrl !== undefined ? `, OPA ${settings.opaPath}` : '')
+        (settings.opaUrl !== undefined
+          ? `, OPA ${settings.opaPath}${settings.opaInput === 'fastgeoapi' ? ' (fastgeoapi input: userinfo claims, whole path)' : ''}`
+          : '')
   const open = modes.length === 0 ? 'everything' : publicPaths.length > 0 ? publicPaths.join(', ') : 'nothing'
   return `keyfob-guard: http://${settings.hostname}:${settings.port}${where} -> ${settings.upstream}; protected by ${how}; public: ${open}, /healthz, /readyz`
 }

@@ -25,6 +25,10 @@ beforeAll(async () => {
     ],
     audience: AUDIENCE,
     scopes: ['openid', 'read', 'write'],
+    users: [
+      { sub: 'alice', claims: { company: 'osgeo' } },
+      { sub: 'bob', claims: { company: 'elsewhere' } },
+    ],
   })
   // Rego v1 equivalent: allow if { input.request_method == "GET"; "read" in input.guard.scopes }
   opa = await startServer(async (request) => {
@@ -119,6 +123,72 @@ describe('keyfob-guard processes in every mode', () => {
       expect(running.stdout()).not.toContain(opaque)
     } finally {
       expect(await stop(running)).toBe(0)
+    }
+  }, 60_000)
+
+  it("fastgeoapi's OPA mode from its .env: the userinfo claims and the whole path reach OPA, as fastapi-opa sends them", async () => {
+    // fastgeoapi's tutorial policy, as a stand-in (Rego v1):
+    //   allow if { input.request_path[0] == "geoapi"; input.request_path[1] == "collections"; input.company == "osgeo" }
+    const inputs: Record<string, unknown>[] = []
+    const companyOpa = await startServer(async (request) => {
+      if (new URL(request.url).pathname !== '/v1/data/httpapi/authz')
+        return new Response('no', { status: 404 })
+      const { input } = (await request.json()) as { input: Record<string, unknown> }
+      inputs.push(input)
+      const path = input.request_path as string[]
+      return Response.json({
+        result: { allow: path[0] === 'geoapi' && path[1] === 'collections' && input.company === 'osgeo' },
+      })
+    })
+    const running = await start('node', ['--upstream', upstream.url, '--fastgeoapi-env', '/dev/null'], {
+      ENV_STATE: 'prod',
+      PROD_OPA_ENABLED: 'true',
+      PROD_OPA_URL: companyOpa.url,
+      PROD_OIDC_WELL_KNOWN_ENDPOINT: `${idp.issuer}/.well-known/openid-configuration`,
+      PROD_OAUTH2_EXPECTED_AUDIENCE: AUDIENCE,
+      PROD_FASTGEOAPI_CONTEXT: '/geoapi',
+    })
+    const issue = async (sub: string, scope: string) =>
+      (await idp.idp.control.tokens.issue({ clientId: 'svc', scope, sub })).access_token
+    try {
+      expect(running.stderr()).toContain('OPA httpapi/authz (fastgeoapi input')
+      const alice = await fetch(`${running.url}/geoapi/collections/obs/items?f=json`, {
+        headers: { authorization: `Bearer ${await issue('alice', 'openid read')}` },
+      })
+      expect(alice.status).toBe(200)
+      expect(inputs[0]).toMatchObject({
+        sub: 'alice',
+        company: 'osgeo',
+        request_method: 'GET',
+        request_path: ['geoapi', 'collections', 'obs', 'items'],
+      })
+      const bob = await fetch(`${running.url}/geoapi/collections/obs/items`, {
+        headers: { authorization: `Bearer ${await issue('bob', 'openid read')}` },
+      })
+      expect(bob.status).toBe(403)
+      expect(inputs[1]).toMatchObject({ sub: 'bob', company: 'elsewhere' })
+      // Userinfo refuses a token without `openid`: denied before OPA is asked.
+      const noOpenid = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${await issue('alice', 'read')}` },
+      })
+      expect(noOpenid.status).toBe(403)
+      expect(inputs).toHaveLength(2)
+      // What fastgeoapi never checks: the audience, and a token at all.
+      const foreign = await idp.idp.control.tokens.issue({
+        clientId: 'svc',
+        scope: 'openid read',
+        sub: 'alice',
+        audience: 'https://other.example',
+      })
+      const wrongAudience = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${foreign.access_token}` },
+      })
+      expect(wrongAudience.status).toBe(401)
+      expect((await fetch(`${running.url}/geoapi/collections`)).status).toBe(401)
+      expect(inputs).toHaveLength(2)
+    } finally {
+      expect(await stop(running)).toBe(0)
+      await companyOpa.close()
     }
   }, 60_000)
 
