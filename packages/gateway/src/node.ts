@@ -14,9 +14,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
-import { GatewayError } from './errors.ts'
-import { fromFastgeoapiEnv } from './fastgeoapi.ts'
+import { announce, settingsOf, startFailure, untilSignal } from './cli.ts'
+import type { GatewaySettings } from './config.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
 import { endToEnd, type Forwarder, timeoutError, unreachableError } from './proxy.ts'
 
@@ -196,52 +195,24 @@ export async function serveNode(
  * ```
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let settings: GatewaySettings
-  try {
-    const loaded = loadConfig({
-      argv,
-      env,
-      readFile: (path) => readFileSync(path, 'utf8'),
-      fastgeoapi: fromFastgeoapiEnv,
-    })
-    if (loaded.help) {
-      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
-      return 0
-    }
-    settings = loaded.settings
-  } catch (error) {
-    if (error instanceof GatewayError || (error as { name?: string }).name === 'GuardError') {
-      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-      return 2
-    }
-    throw error
-  }
+  const loaded = settingsOf(argv, env)
+  if ('exit' in loaded) return loaded.exit
+  const { settings } = loaded
   if (settings.workers > 1 && cluster.isPrimary) {
     try {
       return await primary(settings)
     } catch (error) {
-      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-      return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+      return startFailure(error)
     }
   }
   let running: NodeGateway
   try {
     running = await serveNode(settings)
   } catch (error) {
-    process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-    return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+    return startFailure(error)
   }
-  if (cluster.isPrimary)
-    process.stderr.write(`${running.gateway.summary.replace(/:\d+\//, `:${running.port}/`)}\n`)
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
-      running.close().then(resolve, resolve)
-    }
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
-  })
+  if (cluster.isPrimary) announce(running.gateway.summary, running.port)
+  await untilSignal(running.close)
   return 0
 }
 
