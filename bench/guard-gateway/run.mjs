@@ -15,6 +15,9 @@ import { median, writeResult } from '../lib.mjs'
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
 const ROUNDS = Number(process.env.BENCH_RUNS ?? 4)
+// Long enough for every peer's hot code to be optimised before it is measured: the gateway has far
+// more of it (Hono, the guard, jose) than http-proxy, and V8's compiler threads count in its CPU.
+const WARM_UP_S = Number(process.env.BENCH_WARM_UP_S ?? 3)
 const CONNECTIONS = 10
 const AUDIENCE = 'https://api.example/geoapi'
 const servers = fileURLToPath(new URL('servers.mjs', import.meta.url))
@@ -102,7 +105,7 @@ try {
     )
   // Warm-up: JIT, keep-alive sockets, the JWKS fetch and the verified-token cache.
   for (const peer of Object.values(peers)) {
-    const warm = await run(peer, 1)
+    const warm = await run(peer, WARM_UP_S)
     if (warm.non2xx > 0 || warm['2xx'] === 0)
       throw new Error(`${peer.url}: ${warm.non2xx} non-2xx in warm-up`)
   }
@@ -154,6 +157,7 @@ try {
       'GET through keyfob-guard (JWT mode, RS256, token reused) vs upstream direct vs http-proxy without auth; separate processes, autocannon 10 connections',
     node: process.version,
     durationSeconds: DURATION_S,
+    warmUpSeconds: WARM_UP_S,
     rounds: ROUNDS,
     connections: CONNECTIONS,
     peers: summary,

@@ -34,6 +34,14 @@ export interface GatewayRuntime {
    * (`node:http`'s `IncomingMessage.headers`); default: read from `c.req.raw.headers`.
    */
   readonly clientHeaders?: (c: Context) => Readonly<Record<string, string | readonly string[] | undefined>>
+  /**
+   * Reads one request header (all its occurrences joined with `, `, as `Headers.get` does)
+   * without building a `Headers` object: on Node, from `node:http`'s raw headers. When given, the
+   * guard's reads of `Authorization` or the API-key header cost a scan of a few strings instead of
+   * a `Headers` built and validated for every request (measured: about a fifth of the gateway's
+   * CPU per request in JWT mode). Default: `c.req.header`.
+   */
+  readonly requestHeader?: (c: Context, name: string) => string | undefined
   /** Where access-log lines go; default `console.log`. */
   readonly log?: (line: string) => void
   /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
@@ -137,6 +145,16 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
 
   const app = new Hono<Vars>()
   if (settings.accessLog) app.use('*', accessLog(log))
+  const requestHeader = runtime.requestHeader
+  if (requestHeader) {
+    app.use('*', async function requestHeaders(c, next) {
+      const all = c.req.header.bind(c.req)
+      // Hono reads one header through `c.req.header(name)`; answer it from the runtime's own parse.
+      c.req.header = ((name?: string) =>
+        name === undefined ? all() : requestHeader(c, name)) as typeof c.req.header
+      await next()
+    })
+  }
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {
     const state = await ready()

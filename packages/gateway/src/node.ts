@@ -105,6 +105,19 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
     })
 }
 
+/** Every value of header `name` in `node:http`'s raw list, joined with `, ` as `Headers.get` joins them. */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  const wanted = name.toLowerCase()
+  let value: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i] as string
+    if (key.length === wanted.length && key.toLowerCase() === wanted) {
+      value = value === undefined ? (raw[i + 1] as string) : `${value}, ${raw[i + 1]}`
+    }
+  }
+  return value
+}
+
 /** A running Node gateway. */
 export interface NodeGateway {
   /** The gateway. */
@@ -146,6 +159,7 @@ export async function serveNode(
     forward: nodeForwarder(),
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
     clientHeaders: (c) => (c.env as NodeBindings).incoming.headers,
+    requestHeader: (c, name) => rawHeader((c.env as NodeBindings).incoming.rawHeaders, name),
     ...(options.log ? { log: options.log } : {}),
   })
   const server = await new Promise<Server>((resolve, reject) => {

@@ -2,6 +2,7 @@
  * End to end with real processes over loopback, in every mode: keyfob-guard (Node, Deno, Bun) in
  * front of an OGC API–like upstream, tokens from the mock IdP served on a socket, an OPA stand-in.
  */
+import { request } from 'node:http'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_KEY, AUDIENCE, type LoopbackServer, startServer, upstreamHandler } from './helpers.ts'
@@ -64,8 +65,9 @@ describe('keyfob-guard processes in every mode', () => {
       AUDIENCE,
     ])
     try {
+      const goodToken = await token('svc', 'read')
       const good = await fetch(`${running.url}/geoapi/echo`, {
-        headers: { authorization: `Bearer ${await token('svc', 'read')}` },
+        headers: { authorization: `Bearer ${goodToken}` },
       })
       expect(good.status).toBe(200)
       const { headers } = (await good.json()) as { headers: Record<string, string> }
@@ -76,6 +78,27 @@ describe('keyfob-guard processes in every mode', () => {
         headers: { authorization: `Bearer ${await token('svc', 'read', 'https://other.example')}` },
       })
       expect(foreign.status).toBe(401)
+      // Two Authorization headers are one request with two credentials (RFC 6750 §3.1: 400),
+      // also when the guard reads headers from node:http's raw list.
+      const twice = await new Promise<number>((resolve, reject) => {
+        const good = `Bearer ${goodToken}`
+        request(
+          `${running.url}/geoapi/collections`,
+          {
+            headers: [
+              ['authorization', good],
+              ['authorization', good],
+            ] as unknown as Record<string, string>,
+          },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
+          .on('error', reject)
+          .end()
+      })
+      expect(twice).toBe(400)
       expect((await fetch(`${running.url}/readyz`)).status).toBe(200)
     } finally {
       expect(await stop(running)).toBe(0)
