@@ -117,6 +117,9 @@ describe('keyfob-guard in API-key mode', () => {
     const outside = await call(gateway, '/other')
     expect(outside.status).toBe(404)
     expect(((await outside.json()) as { error: string }).error).toBe('not_found')
+    // The mount is matched on the raw path: an encoded letter is not the mount, even with a key.
+    const encoded = await call(gateway, '/geo%61pi/collections', { headers: { 'x-api-key': API_KEY } })
+    expect(encoded.status).toBe(404)
     expect(lines().map((l) => l.reason)).toContain('public')
     expect(lines().map((l) => l.reason)).toContain('invalid_api_key')
   })
