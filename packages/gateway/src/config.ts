@@ -52,6 +52,14 @@ export interface GatewaySettings {
   readonly opaUrl?: string
   /** The OPA decision path; default `httpapi/authz`. */
   readonly opaPath: string
+  /**
+   * OPA's input document. `keyfob` (default): the verified token's claims at the top level, the
+   * path relative to the mount in `request_path`, and a `guard` block. `fastgeoapi`: what
+   * fastgeoapi's OPA mode (fastapi-opa) sends: the IdP's userinfo answer for the caller's token at
+   * the top level (needs `--oidc-issuer`), `request_method`, and `request_path` as the whole path
+   * split on `/` (mount segment included, `""` for a trailing slash), plus the `guard` block.
+   */
+  readonly opaInput: 'keyfob' | 'fastgeoapi'
   /** Public paths relative to the mount (`GET /openapi`); default the landing page, OpenAPI and conformance. */
   readonly public: readonly string[]
   /** Start without any mode: every request is forwarded unauthenticated. */
@@ -148,6 +156,11 @@ const OPTIONS: readonly Option[] = [
   { key: 'opaUrl', kind: 'string', help: 'decide every protected request with OPA at this URL' },
   { key: 'opaPath', kind: 'string', help: 'the OPA decision path (default httpapi/authz)' },
   {
+    key: 'opaInput',
+    kind: 'string',
+    help: "OPA's input: keyfob (token claims, path under the mount; default) or fastgeoapi (userinfo claims, whole path)",
+  },
+  {
     key: 'public',
     kind: 'list',
     help: "public paths under the mount (default 'GET /,GET /openapi,GET /conformance')",
@@ -197,6 +210,7 @@ const DEFAULTS = {
   hostname: '127.0.0.1',
   apiKeyHeader: 'X-API-KEY',
   opaPath: 'httpapi/authz',
+  opaInput: 'keyfob',
   public: ['GET /', 'GET /openapi', 'GET /conformance'],
   allowUnauthenticated: false,
   forwardCredential: false,
@@ -462,6 +476,14 @@ function check(s: GatewaySettings): GatewaySettings {
   if (s.workers < 1) throw usage('--workers must be at least 1')
   if (s.combine !== undefined && s.combine !== 'first-present' && s.combine !== 'all') {
     throw usage(`--combine must be first-present or all, got ${JSON.stringify(s.combine)}`)
+  }
+  if (s.opaInput !== 'keyfob' && s.opaInput !== 'fastgeoapi') {
+    throw usage(`--opa-input must be keyfob or fastgeoapi, got ${JSON.stringify(s.opaInput)}`)
+  }
+  if (s.opaInput === 'fastgeoapi' && (s.opaUrl === undefined || s.oidcIssuer === undefined)) {
+    throw usage(
+      "--opa-input fastgeoapi puts the IdP's userinfo for the caller into OPA's input: it needs --opa-url and --oidc-issuer (whose discovery names the userinfo endpoint)",
+    )
   }
   for (const entry of s.public) {
     if (!/^([A-Z]+ )?\//.test(entry)) {

@@ -30,7 +30,8 @@ function bool(value: string | undefined): boolean {
  * | `API_KEY_ENABLED`, `PYGEOAPI_KEY_GLOBAL` (+ any `PYGEOAPI_KEY_*`) | API-key mode on `X-API-KEY`, keys from `PYGEOAPI_KEY_*` |
  * | `JWKS_ENABLED`, `OAUTH2_JWKS_ENDPOINT`, `OAUTH2_EXPECTED_ISSUER`, `OAUTH2_EXPECTED_AUDIENCE` | JWT mode |
  * | `OAUTH2_TOKEN_ENDPOINT` | the OpenAPI `oauth2` client-credentials `tokenUrl` |
- * | `OPA_ENABLED`, `OPA_URL`, `OIDC_WELL_KNOWN_ENDPOINT`, `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` | OIDC mode (local JWT checks, introspection with that client) + OPA at `httpapi/authz` |
+ * | `OPA_ENABLED`, `OPA_URL`, `OIDC_WELL_KNOWN_ENDPOINT` | OIDC mode against that issuer (bearer tokens verified locally, `OAUTH2_EXPECTED_AUDIENCE` required) + OPA at `httpapi/authz` with fastgeoapi's input: the IdP's userinfo for the token at the top level, `request_method`, `request_path` (the whole path) |
+ * | `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET` | introspection of opaque tokens with that client (fastgeoapi uses it for a browser login redirect, which a gateway for APIs answers with a 401 challenge instead) |
  * | `FASTGEOAPI_CONTEXT` | `--mount` |
  * | `PYGEOAPI_SECURITY_SCHEME` | accepted; the OpenAPI scheme names are fixed, valid ones |
  *
@@ -170,6 +171,7 @@ export function fromFastgeoapiEnv(vars: Readonly<Record<string, string | undefin
     }
     settings.opaUrl = opaUrl
     settings.opaPath = 'httpapi/authz'
+    settings.opaInput = 'fastgeoapi'
   }
   return { settings, env }
 }

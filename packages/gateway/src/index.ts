@@ -19,6 +19,15 @@ export { type FastgeoapiTranslation, fromFastgeoapiEnv } from './fastgeoapi.ts'
 export { cedarEngine, createGateway, type Gateway, type GatewayRuntime } from './gateway.ts'
 export { main, type NodeGateway, nodeForwarder, serveNode } from './node.ts'
 export { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
-export { dropHopByHop, type Forwarder, fetchForwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'
+export {
+  dropHopByHop,
+  endToEnd,
+  type Forwarder,
+  fetchForwarder,
+  HOP_BY_HOP,
+  headersOf,
+  UpstreamError,
+  type UpstreamRequest,
+} from './proxy.ts'
 export type { DependencyState, Readiness } from './readiness.ts'
 export { serveWeb, type WebGateway, webMain } from './web.ts'

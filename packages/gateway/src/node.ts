@@ -5,6 +5,8 @@ import {
   Agent as HttpAgent,
   request as httpRequest,
   type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type RequestOptions,
   type Server,
   type ServerResponse,
 } from 'node:http'
@@ -12,19 +14,20 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
-import { GatewayError } from './errors.ts'
-import { fromFastgeoapiEnv } from './fastgeoapi.ts'
+import { announce, settingsOf, startFailure, untilSignal } from './cli.ts'
+import type { GatewaySettings } from './config.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
-import { type Forwarder, HOP_BY_HOP, UpstreamError } from './proxy.ts'
+import { endToEnd, type Forwarder, timeoutError, unreachableError } from './proxy.ts'
 
 type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
 
 /**
  * A {@link Forwarder} over `node:http`: the client's request stream is piped to the upstream and
  * the upstream's response piped back, with Node's backpressure and a keep-alive agent, so memory
- * stays flat whatever the body size and compressed bodies pass untouched. Used by
- * {@link serveNode}; outside `@hono/node-server` it falls back to nothing and must not be used.
+ * stays flat whatever the body size and compressed bodies pass untouched. The wait for response
+ * headers is one timer the forwarder holds (no abort signals). Used by {@link serveNode}; it
+ * needs `@hono/node-server`'s bindings (`c.env.incoming`, `c.env.outgoing`) and must not be used
+ * elsewhere.
  *
  * @param agentOptions - Sockets per upstream host; default 256.
  * @returns The forwarder.
@@ -39,25 +42,36 @@ type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
 export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {}): Forwarder {
   const options = { keepAlive: true, maxSockets: agentOptions.maxSockets ?? 256 }
   const agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
+  // The upstream is parsed once; its request options are computed once per upstream URL.
+  let target: URL | undefined
+  let base: RequestOptions = {}
+  let send: typeof httpRequest = httpRequest
   return (c, request) =>
     new Promise<Response>((resolve, reject) => {
       const { incoming, outgoing } = c.env as NodeBindings
-      const https = request.url.protocol === 'https:'
-      const headers: Record<string, string> = {}
-      request.headers.forEach((value, name) => {
-        headers[name] = value
-      })
+      if (request.upstream !== target) {
+        target = request.upstream
+        const https = target.protocol === 'https:'
+        send = https ? httpsRequest : httpRequest
+        base = {
+          protocol: target.protocol,
+          hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
+          port: target.port === '' ? (https ? 443 : 80) : Number(target.port),
+          agent: https ? agents.https : agents.http,
+        }
+      }
       let answered = false
-      const upstream = (https ? httpsRequest : httpRequest)(request.url, {
+      const upstream = send({
+        ...base,
         method: request.method,
-        headers,
-        agent: https ? agents.https : agents.http,
+        path: request.path,
+        headers: request.headers as OutgoingHttpHeaders,
       })
       const timer = setTimeout(() => {
         if (answered) return
         answered = true
         upstream.destroy()
-        reject(new UpstreamError('timeout', `no response headers within ${request.timeoutMs} ms`))
+        reject(timeoutError(request.timeoutMs))
       }, request.timeoutMs)
       upstream.on('error', (error) => {
         clearTimeout(timer)
@@ -66,13 +80,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        reject(
-          new UpstreamError(
-            'unreachable',
-            `the upstream could not be reached: ${(error as { code?: string }).code ?? error.message}`,
-            { cause: error },
-          ),
-        )
+        reject(unreachableError(error))
       })
       upstream.on('response', (response) => {
         clearTimeout(timer)
@@ -81,18 +89,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        const out: Record<string, string | string[]> = {}
-        const listed = new Set(
-          String(response.headers.connection ?? '')
-            .split(',')
-            .map((s) => s.trim().toLowerCase())
-            .filter(Boolean),
-        )
-        for (const [name, value] of Object.entries(response.headers)) {
-          if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue
-          out[name] = value
-        }
-        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, out)
+        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.headers))
         response.pipe(outgoing)
         response.on('error', () => outgoing.destroy())
         outgoing.on('close', () => {
@@ -106,6 +103,19 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
       if (request.method === 'GET' || request.method === 'HEAD') upstream.end()
       else incoming.pipe(upstream)
     })
+}
+
+/** Every value of header `name` in `node:http`'s raw list, joined with `, ` as `Headers.get` joins them. */
+function rawHeader(raw: readonly string[], name: string): string | undefined {
+  const wanted = name.toLowerCase()
+  let value: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i] as string
+    if (key.length === wanted.length && key.toLowerCase() === wanted) {
+      value = value === undefined ? (raw[i + 1] as string) : `${value}, ${raw[i + 1]}`
+    }
+  }
+  return value
 }
 
 /** A running Node gateway. */
@@ -148,6 +158,8 @@ export async function serveNode(
     ...(cedar ? { cedar } : {}),
     forward: nodeForwarder(),
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
+    clientHeaders: (c) => (c.env as NodeBindings).incoming.headers,
+    requestHeader: (c, name) => rawHeader((c.env as NodeBindings).incoming.rawHeaders, name),
     ...(options.log ? { log: options.log } : {}),
   })
   const server = await new Promise<Server>((resolve, reject) => {
@@ -197,52 +209,24 @@ export async function serveNode(
  * ```
  */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let settings: GatewaySettings
-  try {
-    const loaded = loadConfig({
-      argv,
-      env,
-      readFile: (path) => readFileSync(path, 'utf8'),
-      fastgeoapi: fromFastgeoapiEnv,
-    })
-    if (loaded.help) {
-      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
-      return 0
-    }
-    settings = loaded.settings
-  } catch (error) {
-    if (error instanceof GatewayError || (error as { name?: string }).name === 'GuardError') {
-      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-      return 2
-    }
-    throw error
-  }
+  const loaded = settingsOf(argv, env)
+  if ('exit' in loaded) return loaded.exit
+  const { settings } = loaded
   if (settings.workers > 1 && cluster.isPrimary) {
     try {
       return await primary(settings)
     } catch (error) {
-      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-      return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+      return startFailure(error)
     }
   }
   let running: NodeGateway
   try {
     running = await serveNode(settings)
   } catch (error) {
-    process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-    return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+    return startFailure(error)
   }
-  if (cluster.isPrimary)
-    process.stderr.write(`${running.gateway.summary.replace(/:\d+\//, `:${running.port}/`)}\n`)
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
-      running.close().then(resolve, resolve)
-    }
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
-  })
+  if (cluster.isPrimary) announce(running.gateway.summary, running.port)
+  await untilSignal(running.close)
   return 0
 }
 

@@ -1,4 +1,4 @@
-/** Forwarding a request upstream: headers in and out, and a streaming `fetch` forwarder. @module */
+/** Forwarding a request upstream: the headers it carries, and a streaming `fetch` forwarder. @module */
 import type { Context } from 'hono'
 
 /**
@@ -18,6 +18,17 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ])
 
+/** The header names a `Connection` value lists (lower case), or `undefined` for none. */
+function connectionListed(value: string | readonly string[] | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined
+  const names = new Set<string>()
+  for (const name of (typeof value === 'string' ? value : value.join(',')).split(',')) {
+    const trimmed = name.trim().toLowerCase()
+    if (trimmed !== '') names.add(trimmed)
+  }
+  return names
+}
+
 /**
  * Deletes hop-by-hop headers (see {@link HOP_BY_HOP}), including those the `Connection` header
  * names, in place.
@@ -33,10 +44,65 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
  * ```
  */
 export function dropHopByHop(headers: Headers): Headers {
-  const listed = headers.get('connection')
-  if (listed) for (const name of listed.split(',')) headers.delete(name.trim())
+  const listed = connectionListed(headers.get('connection') ?? undefined)
+  if (listed) for (const name of listed) headers.delete(name)
   for (const name of HOP_BY_HOP) headers.delete(name)
   return headers
+}
+
+/**
+ * Copies end-to-end headers into a plain object: every header of `source` except the hop-by-hop
+ * ones, those its `Connection` header lists, and those in `drop`; repeated values joined with
+ * `, ` (`set-cookie` kept as a list). One pass, no `Headers` object: the gateway runs it on every
+ * request, in both directions.
+ *
+ * @param source - Headers by lower-case name, as `node:http` parses them (`IncomingMessage.headers`)
+ *   or as {@link headersOf} reads a `Headers`.
+ * @param drop - Further lower-case names to leave out (credentials, identity headers, `host`).
+ * @returns A new object, lower-case names.
+ * @example
+ * ```ts
+ * import { endToEnd } from '@keyfob/gateway'
+ *
+ * const out = endToEnd({ connection: 'x-private', 'x-private': '1', accept: '*\/*', host: 'a' }, new Set(['host']))
+ * console.log(out) // { accept: '*\/*' }
+ * ```
+ */
+export function endToEnd(
+  source: Readonly<Record<string, string | readonly string[] | undefined>>,
+  drop?: ReadonlySet<string>,
+): Record<string, string | string[]> {
+  const listed = connectionListed(source.connection)
+  const out: Record<string, string | string[]> = {}
+  for (const name in source) {
+    const value = source[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) || listed?.has(name)) continue
+    out[name] = typeof value === 'string' ? value : name === 'set-cookie' ? [...value] : value.join(', ')
+  }
+  return out
+}
+
+/**
+ * Reads a Fetch API `Headers` into a plain object by lower-case name (`set-cookie` as a list),
+ * the shape {@link endToEnd} takes.
+ *
+ * @param headers - The headers.
+ * @returns A new object.
+ * @example
+ * ```ts
+ * import { headersOf } from '@keyfob/gateway'
+ *
+ * console.log(headersOf(new Headers({ Accept: 'text/html' }))) // { accept: 'text/html' }
+ * ```
+ */
+export function headersOf(headers: Headers): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  headers.forEach((value, name) => {
+    out[name] = value
+  })
+  const cookies = headers.getSetCookie?.()
+  if (cookies !== undefined && cookies.length > 0) out['set-cookie'] = cookies
+  return out
 }
 
 /**
@@ -68,26 +134,46 @@ export class UpstreamError extends Error {
   }
 }
 
+/** A request on its way upstream, as the gateway prepared it. */
+export interface UpstreamRequest {
+  /** The upstream's base URL, parsed once at start-up: the request goes to its origin. */
+  readonly upstream: URL
+  /** The path and query to ask the upstream for (the mount stripped, the upstream's base path put in front), starting with `/`. */
+  readonly path: string
+  /** The method. */
+  readonly method: string
+  /** The headers to send, lower-case names: the client's end-to-end headers without credential and identity headers, plus the identity and `X-Forwarded-*` headers. */
+  readonly headers: Readonly<Record<string, string | readonly string[]>>
+  /** How long to wait for the upstream's response headers. */
+  readonly timeoutMs: number
+}
+
 /**
  * Sends a prepared request upstream and returns the upstream's response, streaming both bodies.
  * Throws {@link UpstreamError} when no response arrives.
  */
-export type Forwarder = (
-  c: Context,
-  request: {
-    readonly url: URL
-    readonly method: string
-    readonly headers: Headers
-    readonly timeoutMs: number
-  },
-) => Promise<Response>
+export type Forwarder = (c: Context, request: UpstreamRequest) => Promise<Response>
+
+/** The timeout message, one wording for every forwarder. */
+export function timeoutError(timeoutMs: number, cause?: unknown): UpstreamError {
+  return new UpstreamError('timeout', `no response headers within ${timeoutMs} ms`, { cause })
+}
+
+/** The unreachable message, one wording for every forwarder: the network error's code, never a header. */
+export function unreachableError(error: unknown): UpstreamError {
+  return new UpstreamError('unreachable', `the upstream could not be reached: ${describe(error)}`, {
+    cause: error,
+  })
+}
 
 /**
  * A {@link Forwarder} over `fetch` (Deno, Bun, any runtime): the request body is passed as a
  * stream (`duplex: 'half'`), the response body is returned unread, so both directions stream with
  * backpressure. Asks the upstream for `accept-encoding: identity`, because `fetch`
  * implementations decode compressed bodies without saying so. The timeout covers the wait for
- * response headers only; a long download is not cut off.
+ * response headers only; a long download is not cut off. The timeout is a timer the forwarder
+ * holds and the client's abort reaches the upstream through a listener (no `AbortSignal.any`,
+ * whose timeouts Node 20 lost after a garbage collection).
  *
  * @param fetchImpl - The `fetch` to use; default `globalThis.fetch`.
  * @returns The forwarder.
@@ -101,37 +187,45 @@ export type Forwarder = (
  */
 export function fetchForwarder(fetchImpl: typeof fetch = (input, init) => fetch(input, init)): Forwarder {
   return async (c, request) => {
-    const headers = new Headers(request.headers)
+    const headers = new Headers()
+    for (const name in request.headers) {
+      const value = request.headers[name] as string | readonly string[]
+      if (typeof value === 'string') headers.set(name, value)
+      else for (const v of value) headers.append(name, v)
+    }
     headers.set('accept-encoding', 'identity')
-    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && c.req.raw.body !== null
-    const timer = new AbortController()
-    const timeout = setTimeout(() => timer.abort(), request.timeoutMs)
-    const signal = AbortSignal.any([timer.signal, c.req.raw.signal])
+    const client = c.req.raw
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD' && client.body !== null
+    const controller = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      controller.abort()
+    }, request.timeoutMs)
+    // The client going away stops the upstream request, during the wait and the body alike.
+    const clientSignal = client.signal
+    const onClientAbort = () => controller.abort(clientSignal.reason)
+    if (clientSignal.aborted) onClientAbort()
+    else clientSignal.addEventListener('abort', onClientAbort, { once: true })
     try {
       const init: RequestInit & { duplex?: 'half' } = {
         method: request.method,
         headers,
         redirect: 'manual',
-        signal,
-        ...(hasBody ? { body: c.req.raw.body, duplex: 'half' } : {}),
+        signal: controller.signal,
+        ...(hasBody ? { body: client.body, duplex: 'half' } : {}),
       }
-      const response = await fetchImpl(request.url, init)
+      const response = await fetchImpl(`${request.upstream.origin}${request.path}`, init)
       return new Response(response.body, {
         status: response.status,
         statusText: response.statusText,
         headers: dropHopByHop(new Headers(response.headers)),
       })
     } catch (error) {
-      if (timer.signal.aborted) {
-        throw new UpstreamError('timeout', `no response headers within ${request.timeoutMs} ms`, {
-          cause: error,
-        })
-      }
-      throw new UpstreamError('unreachable', `the upstream could not be reached: ${describe(error)}`, {
-        cause: error,
-      })
+      clientSignal.removeEventListener('abort', onClientAbort)
+      throw timedOut ? timeoutError(request.timeoutMs, error) : unreachableError(error)
     } finally {
-      clearTimeout(timeout)
+      clearTimeout(timer)
     }
   }
 }

@@ -1,8 +1,8 @@
 /** The Deno and Bun runtimes: their own HTTP servers, the `fetch` forwarder, graceful shutdown. @module */
 import { readFileSync } from 'node:fs'
-import { type GatewaySettings, helpText, loadConfig, versionOf } from './config.ts'
+import { announce, settingsOf, startFailure, untilSignal } from './cli.ts'
+import type { GatewaySettings } from './config.ts'
 import { GatewayError } from './errors.ts'
-import { fromFastgeoapiEnv } from './fastgeoapi.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
 import { fetchForwarder } from './proxy.ts'
 
@@ -125,49 +125,22 @@ export async function webMain(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<number> {
-  let settings: GatewaySettings
-  try {
-    const loaded = loadConfig({
-      argv,
-      env,
-      readFile: (path) => readFileSync(path, 'utf8'),
-      fastgeoapi: fromFastgeoapiEnv,
-    })
-    if (loaded.help) {
-      process.stdout.write(`${loaded.version ? versionOf((url) => readFileSync(url, 'utf8')) : helpText()}\n`)
-      return 0
-    }
-    settings = loaded.settings
+  const loaded = settingsOf(argv, env, (settings) => {
     if (settings.workers > 1) {
       throw new GatewayError(
         'ERR_USAGE',
         '--workers is Node-only (node:cluster); on Deno or Bun run one process per core behind a load balancer',
       )
     }
-  } catch (error) {
-    if (error instanceof GatewayError || (error as { name?: string }).name === 'GuardError') {
-      process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-      return 2
-    }
-    throw error
-  }
+  })
+  if ('exit' in loaded) return loaded.exit
   let running: WebGateway
   try {
-    running = await serveWeb(settings)
+    running = await serveWeb(loaded.settings)
   } catch (error) {
-    process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
-    return (error as { name?: string }).name === 'GuardError' ? 2 : 1
+    return startFailure(error)
   }
-  process.stderr.write(`${running.gateway.summary.replace(/:\d+\//, `:${running.port}/`)}\n`)
-  await new Promise<void>((resolve) => {
-    let stopping = false
-    const stop = () => {
-      if (stopping) return
-      stopping = true
-      running.close().then(resolve, resolve)
-    }
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
-  })
+  announce(running.gateway.summary, running.port)
+  await untilSignal(running.close)
   return 0
 }

@@ -117,6 +117,15 @@ describe('loadConfig', () => {
       'ERR_USAGE',
     )
     expect(refusal([...UPSTREAM, ...JWT, '--mount', 'geoapi']).code).toBe('ERR_USAGE')
+    expect(
+      refusal([...UPSTREAM, ...JWT, '--opa-url', 'http://127.0.0.1:8181', '--opa-input', 'rego']).code,
+    ).toBe('ERR_USAGE')
+    // fastgeoapi's input is the IdP's userinfo: without an OIDC issuer there is none.
+    expect(
+      refusal([...UPSTREAM, ...JWT, '--opa-url', 'http://127.0.0.1:8181', '--opa-input', 'fastgeoapi'])
+        .message,
+    ).toContain('--oidc-issuer')
+    expect(settings([...UPSTREAM, ...JWT]).opaInput).toBe('keyfob')
     expect(refusal(['--upstream', 'ftp://x', ...JWT]).code).toBe('ERR_USAGE')
     expect(refusal(JWT).code).toBe('ERR_MISSING_SETTING')
     expect(refusal([...UPSTREAM, ...JWT, '--config', 'missing.json']).code).toBe('ERR_FILE')
@@ -178,7 +187,7 @@ describe('fastgeoapi .env', () => {
     expect(s.tokenUrl).toBe('https://idp.example/token')
   })
 
-  it('OPA mode: OIDC against the well-known issuer, introspection with the OIDC client, OPA at httpapi/authz', () => {
+  it("OPA mode: OIDC against the well-known issuer, introspection with the OIDC client, OPA at httpapi/authz with fastgeoapi's input", () => {
     const s = fromEnv({
       ...base,
       DEV_OPA_ENABLED: 'true',
@@ -193,6 +202,7 @@ describe('fastgeoapi .env', () => {
     expect(s.introspectionClientId).toBe('pygeoapi-client')
     expect(s.opaUrl).toBe('http://127.0.0.1:8383')
     expect(s.opaPath).toBe('httpapi/authz')
+    expect(s.opaInput).toBe('fastgeoapi')
   })
 
   it('flags still win over the fastgeoapi .env', () => {

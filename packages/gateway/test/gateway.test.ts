@@ -6,8 +6,10 @@ import {
   API_KEY,
   AUDIENCE,
   call,
+  collectGarbage,
   gatewayFrom,
   type LoopbackServer,
+  startHeldUpstream,
   startServer,
   testIdp,
   tokenFor,
@@ -115,6 +117,9 @@ describe('keyfob-guard in API-key mode', () => {
     const outside = await call(gateway, '/other')
     expect(outside.status).toBe(404)
     expect(((await outside.json()) as { error: string }).error).toBe('not_found')
+    // The mount is matched on the raw path: an encoded letter is not the mount, even with a key.
+    const encoded = await call(gateway, '/geo%61pi/collections', { headers: { 'x-api-key': API_KEY } })
+    expect(encoded.status).toBe(404)
     expect(lines().map((l) => l.reason)).toContain('public')
     expect(lines().map((l) => l.reason)).toContain('invalid_api_key')
   })
@@ -250,17 +255,35 @@ describe('keyfob-guard when the upstream fails', () => {
     expect(lines()[0]).toMatchObject({ status: 502, upstream: 'unreachable' })
   })
 
-  it('answers 504 JSON when the upstream sends no headers in time', async () => {
-    const { gateway } = gatewayFrom([
-      '--upstream',
-      upstream.url,
-      '--allow-unauthenticated',
-      '--upstream-timeout-ms',
-      '200',
-    ])
-    const res = await call(gateway, '/slow')
-    expect(res.status).toBe(504)
-    expect(((await res.json()) as { error: string }).error).toBe('upstream_timeout')
+  it('answers 504 JSON when the upstream sends no headers in time, garbage collections in between', async () => {
+    const held = await startHeldUpstream()
+    try {
+      const { gateway, lines } = gatewayFrom([
+        '--upstream',
+        held.url,
+        '--allow-unauthenticated',
+        '--upstream-timeout-ms',
+        '100',
+      ])
+      if (process.env.CI === 'true') expect(collectGarbage()).toBe(true)
+      const pending = call(gateway, '/held')
+      await held.arrived
+      // The timeout must survive collections while the request waits (Node 20 lost timeouts
+      // combined with AbortSignal.any after a GC: nodejs/node#57736).
+      for (let i = 0; i < 5; i++) {
+        collectGarbage()
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      const res = await pending
+      expect(res.status).toBe(504)
+      expect(await res.json()).toEqual({
+        error: 'upstream_timeout',
+        error_description: 'the upstream sent no response within 100 ms',
+      })
+      expect(lines()[0]).toMatchObject({ status: 504, upstream: 'timeout' })
+    } finally {
+      await held.close()
+    }
   }, 10_000)
 
   it('streams a request body upstream', async () => {

@@ -86,8 +86,8 @@ export function openapiDocument(): Record<string, unknown> {
 
 /**
  * An upstream like pygeoapi: `/`, `/conformance`, `/collections`, `/collections/obs/items`, the
- * OpenAPI document at `/openapi?f=json` (HTML otherwise), `/echo` (the request as JSON), `/slow`
- * (answers after 2 s), `/bytes?n=` (n bytes, streamed), `/upload` (counts the request body).
+ * OpenAPI document at `/openapi?f=json` (HTML otherwise), `/echo` (the request as JSON),
+ * `/bytes?n=` (n bytes, streamed), `/upload` (counts the request body).
  */
 export function upstreamHandler(request: Request): Response | Promise<Response> {
   const url = new URL(request.url)
@@ -124,8 +124,6 @@ export function upstreamHandler(request: Request): Response | Promise<Response> 
         'keep-alive': 'timeout=5',
       })
     }
-    case '/slow':
-      return new Promise((resolve) => setTimeout(() => resolve(json({ slow: true })), 2000))
     case '/bytes': {
       const n = Number(url.searchParams.get('n') ?? '0')
       const chunk = new Uint8Array(64 * 1024).fill(97)
@@ -156,6 +154,62 @@ export function upstreamHandler(request: Request): Response | Promise<Response> 
     default:
       return json({ error: 'not found' }, 404)
   }
+}
+
+/**
+ * An upstream that holds every request under `/held` until the test releases it, so no clock
+ * decides when it answers; anything else it answers at once with `{"held":false}`.
+ */
+export interface HeldUpstream extends LoopbackServer {
+  /** Resolves when a request under `/held` has arrived (and is being held). */
+  readonly arrived: Promise<void>
+  /** Answers every held request (and every later one) with 200 `{"held":true}`. */
+  release(): void
+}
+
+/** Starts a {@link HeldUpstream} on loopback. */
+export async function startHeldUpstream(): Promise<HeldUpstream> {
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let arrive = () => {}
+  const arrived = new Promise<void>((resolve) => {
+    arrive = resolve
+  })
+  const server = await startServer(async (request) => {
+    const held = new URL(request.url).pathname.startsWith('/held')
+    if (held) {
+      arrive()
+      await released
+    }
+    return new Response(JSON.stringify({ held }), { headers: { 'content-type': 'application/json' } })
+  })
+  return {
+    url: server.url,
+    arrived,
+    release,
+    close: async () => {
+      release()
+      await server.close()
+    },
+  }
+}
+
+/**
+ * Forces a garbage collection where the runtime allows it (Node with `--expose-gc`, as vitest
+ * runs; Bun); `false` where it cannot (Deno without the V8 flag).
+ */
+export function collectGarbage(): boolean {
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun
+  if (bun) {
+    bun.gc(true)
+    return true
+  }
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc) return false
+  gc()
+  return true
 }
 
 /** A mock IdP whose access tokens name {@link AUDIENCE}. */

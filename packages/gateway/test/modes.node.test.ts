@@ -2,56 +2,14 @@
  * End to end with real processes over loopback, in every mode: keyfob-guard (Node, Deno, Bun) in
  * front of an OGC API–like upstream, tokens from the mock IdP served on a socket, an OPA stand-in.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { request } from 'node:http'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_KEY, AUDIENCE, type LoopbackServer, startServer, upstreamHandler } from './helpers.ts'
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const NODE_BIN = fileURLToPath(new URL('../bin/keyfob-guard.mjs', import.meta.url))
-const WEB_BIN = fileURLToPath(new URL('../bin/keyfob-guard-web.mjs', import.meta.url))
-const RUNTIMES: Record<string, readonly string[]> = {
-  node: [process.execPath, NODE_BIN],
-  deno: [`${ROOT}node_modules/.bin/deno`, 'run', '-A', '--config', `${ROOT}deno.test.json`, WEB_BIN],
-  bun: [`${ROOT}node_modules/.bin/bun`, WEB_BIN],
-}
-
-interface Running {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly stdout: () => string
-  readonly exited: Promise<number | null>
-}
+import { type RUNTIMES, type Running, start as startGateway, stop } from './spawn.ts'
 
 function start(runtime: string, args: readonly string[], env: Record<string, string> = {}): Promise<Running> {
-  const [command, ...prefix] = RUNTIMES[runtime] as [string, ...string[]]
-  const child = spawn(command, [...prefix, ...args, '--port', '0'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let err = ''
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no startup line from ${runtime}: ${err}`)), 30_000)
-    child.stderr?.on('data', (d: Buffer) => {
-      err += d.toString()
-      const match = /keyfob-guard: (http:\/\/127\.0\.0\.1:\d+)/.exec(err)
-      if (match) {
-        clearTimeout(timer)
-        resolve({ child, url: match[1] as string, stdout: () => out, exited })
-      }
-    })
-    exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`${runtime} exited with ${code}: ${err}`))
-    })
-  })
+  return startGateway([...args, '--port', '0'], env, runtime as keyof typeof RUNTIMES)
 }
 
 let upstream: LoopbackServer
@@ -68,6 +26,10 @@ beforeAll(async () => {
     ],
     audience: AUDIENCE,
     scopes: ['openid', 'read', 'write'],
+    users: [
+      { sub: 'alice', claims: { company: 'osgeo' } },
+      { sub: 'bob', claims: { company: 'elsewhere' } },
+    ],
   })
   // Rego v1 equivalent: allow if { input.request_method == "GET"; "read" in input.guard.scopes }
   opa = await startServer(async (request) => {
@@ -90,11 +52,6 @@ async function token(clientId: string, scope: string, audience?: string): Promis
   return access_token
 }
 
-async function stopped(running: Running): Promise<number | null> {
-  running.child.kill('SIGTERM')
-  return running.exited
-}
-
 describe('keyfob-guard processes in every mode', () => {
   it('JWT mode (Node): discovery from the issuer, identity headers upstream, a foreign audience refused', async () => {
     const running = await start('node', [
@@ -108,8 +65,9 @@ describe('keyfob-guard processes in every mode', () => {
       AUDIENCE,
     ])
     try {
+      const goodToken = await token('svc', 'read')
       const good = await fetch(`${running.url}/geoapi/echo`, {
-        headers: { authorization: `Bearer ${await token('svc', 'read')}` },
+        headers: { authorization: `Bearer ${goodToken}` },
       })
       expect(good.status).toBe(200)
       const { headers } = (await good.json()) as { headers: Record<string, string> }
@@ -120,9 +78,30 @@ describe('keyfob-guard processes in every mode', () => {
         headers: { authorization: `Bearer ${await token('svc', 'read', 'https://other.example')}` },
       })
       expect(foreign.status).toBe(401)
+      // Two Authorization headers are one request with two credentials (RFC 6750 §3.1: 400),
+      // also when the guard reads headers from node:http's raw list.
+      const twice = await new Promise<number>((resolve, reject) => {
+        const good = `Bearer ${goodToken}`
+        request(
+          `${running.url}/geoapi/collections`,
+          {
+            headers: [
+              ['authorization', good],
+              ['authorization', good],
+            ] as unknown as Record<string, string>,
+          },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
+          .on('error', reject)
+          .end()
+      })
+      expect(twice).toBe(400)
       expect((await fetch(`${running.url}/readyz`)).status).toBe(200)
     } finally {
-      expect(await stopped(running)).toBe(0)
+      expect(await stop(running)).toBe(0)
     }
   }, 60_000)
 
@@ -166,7 +145,73 @@ describe('keyfob-guard processes in every mode', () => {
       expect(opaInputs[0]?.request_path).toEqual(['collections', 'obs', 'items'])
       expect(running.stdout()).not.toContain(opaque)
     } finally {
-      expect(await stopped(running)).toBe(0)
+      expect(await stop(running)).toBe(0)
+    }
+  }, 60_000)
+
+  it("fastgeoapi's OPA mode from its .env: the userinfo claims and the whole path reach OPA, as fastapi-opa sends them", async () => {
+    // fastgeoapi's tutorial policy, as a stand-in (Rego v1):
+    //   allow if { input.request_path[0] == "geoapi"; input.request_path[1] == "collections"; input.company == "osgeo" }
+    const inputs: Record<string, unknown>[] = []
+    const companyOpa = await startServer(async (request) => {
+      if (new URL(request.url).pathname !== '/v1/data/httpapi/authz')
+        return new Response('no', { status: 404 })
+      const { input } = (await request.json()) as { input: Record<string, unknown> }
+      inputs.push(input)
+      const path = input.request_path as string[]
+      return Response.json({
+        result: { allow: path[0] === 'geoapi' && path[1] === 'collections' && input.company === 'osgeo' },
+      })
+    })
+    const running = await start('node', ['--upstream', upstream.url, '--fastgeoapi-env', '/dev/null'], {
+      ENV_STATE: 'prod',
+      PROD_OPA_ENABLED: 'true',
+      PROD_OPA_URL: companyOpa.url,
+      PROD_OIDC_WELL_KNOWN_ENDPOINT: `${idp.issuer}/.well-known/openid-configuration`,
+      PROD_OAUTH2_EXPECTED_AUDIENCE: AUDIENCE,
+      PROD_FASTGEOAPI_CONTEXT: '/geoapi',
+    })
+    const issue = async (sub: string, scope: string) =>
+      (await idp.idp.control.tokens.issue({ clientId: 'svc', scope, sub })).access_token
+    try {
+      expect(running.stderr()).toContain('OPA httpapi/authz (fastgeoapi input')
+      const alice = await fetch(`${running.url}/geoapi/collections/obs/items?f=json`, {
+        headers: { authorization: `Bearer ${await issue('alice', 'openid read')}` },
+      })
+      expect(alice.status).toBe(200)
+      expect(inputs[0]).toMatchObject({
+        sub: 'alice',
+        company: 'osgeo',
+        request_method: 'GET',
+        request_path: ['geoapi', 'collections', 'obs', 'items'],
+      })
+      const bob = await fetch(`${running.url}/geoapi/collections/obs/items`, {
+        headers: { authorization: `Bearer ${await issue('bob', 'openid read')}` },
+      })
+      expect(bob.status).toBe(403)
+      expect(inputs[1]).toMatchObject({ sub: 'bob', company: 'elsewhere' })
+      // Userinfo refuses a token without `openid`: denied before OPA is asked.
+      const noOpenid = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${await issue('alice', 'read')}` },
+      })
+      expect(noOpenid.status).toBe(403)
+      expect(inputs).toHaveLength(2)
+      // What fastgeoapi never checks: the audience, and a token at all.
+      const foreign = await idp.idp.control.tokens.issue({
+        clientId: 'svc',
+        scope: 'openid read',
+        sub: 'alice',
+        audience: 'https://other.example',
+      })
+      const wrongAudience = await fetch(`${running.url}/geoapi/collections`, {
+        headers: { authorization: `Bearer ${foreign.access_token}` },
+      })
+      expect(wrongAudience.status).toBe(401)
+      expect((await fetch(`${running.url}/geoapi/collections`)).status).toBe(401)
+      expect(inputs).toHaveLength(2)
+    } finally {
+      expect(await stop(running)).toBe(0)
+      await companyOpa.close()
     }
   }, 60_000)
 
@@ -195,7 +240,7 @@ describe('keyfob-guard processes in every mode', () => {
         })
         expect((await big.arrayBuffer()).byteLength).toBe(8 * 1024 * 1024)
       } finally {
-        expect(await stopped(running)).toBe(0)
+        expect(await stop(running)).toBe(0)
       }
     }, 60_000)
   }
