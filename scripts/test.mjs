@@ -136,12 +136,12 @@ async function shared(label, command, args, file) {
 // for its slowest runner left a core idle: Bun ends in seconds, Deno long before vitest, and the
 // package checks ran alone at the end).
 //
-// - The dist lane: ONE `turbo run build`, then everything that runs the built dist/: vitest on
-//   Node 20, vitest on Node 24, `npm start`. Nothing else builds while they run (a turbo cache
-//   hit rewrites dist/ in place, under a test that spawns it), so they run one after the other.
+// - The dist lane: ONE `turbo run build`, `npm start`, then vitest on Node 20 and on Node 24,
+//   which run the built dist/. `npm start` runs turbo build itself: a cache hit, but one that
+//   rewrites dist/ in place, so it goes first, before anything else reads dist/.
 // - The source lane: static checks, then Deno and Bun (they read src/ through the `source`
-//   condition and never dist/), then the package checks, which read dist/ once the build is done
-//   and are told not to build again.
+//   condition and never dist/), then the package checks, which read dist/ once the dist lane is
+//   past `npm start`, and are told not to build again.
 let built
 const buildOnce = () => {
   built ??= (async () => {
@@ -152,10 +152,21 @@ const buildOnce = () => {
   return built
 }
 const needsBuild = ['node', 'node24', 'start', 'packages'].some(wants)
+/** Resolves once nothing will write dist/ any more (the build and `npm start` are done). */
+let distWritten
+const distSettled = new Promise((resolve) => {
+  distWritten = resolve
+})
 
 const distLane = timed('dist lane', async () => {
-  if (!needsBuild) return
+  if (!needsBuild) return distWritten()
   await timed('build', buildOnce)
+  // The main job: `npm start` on a free port, demo login included, then exit.
+  if (wants('start'))
+    await timed('start', () =>
+      check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' }),
+    )
+  distWritten()
   if (wants('node')) await timed('node20 (vitest)', () => vitestOn('node20 (vitest)', process.execPath))
   if (wants('node24')) {
     const node24 = join(root, 'tools', 'node24', 'node_modules', '.bin', 'node')
@@ -178,12 +189,6 @@ const distLane = timed('dist lane', async () => {
       )
     else record('node24: the npm package node@24 did not install', { passed: 0, failed: 1, skipped: 0 })
   }
-  // The main job: `npm start` on a free port, demo login included, then exit. Its own turbo build
-  // is a cache hit; it runs after the vitest runs so that it rewrites no dist/ under them.
-  if (wants('start'))
-    await timed('start', () =>
-      check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' }),
-    )
 })
 
 const sourceLane = timed('source lane', async () => {
@@ -239,6 +244,7 @@ const sourceLane = timed('source lane', async () => {
     // The packages built above (the build is counted once, as "build"); a second turbo run here
     // would rewrite dist/ while the dist lane's tests run it.
     if (!(await buildOnce())) return
+    await distSettled
     await timed('packages', async () => {
       const file = join(out, 'packages.json')
       const code = await run('packages', process.execPath, [
