@@ -87,23 +87,34 @@ const check = async (name, command, args, env = {}) => {
 }
 
 const started = performance.now()
-// Static checks first: they are cheap and their failures explain later ones.
-await check('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only'])
-const biome = bin('biome', '@biomejs/biome')
-if (biome) await check('lint', biome, ['check', '.'])
-if (existsSync(join(root, 'scripts', 'sync-jsr.mjs')))
-  await check('versions', process.execPath, ['scripts/sync-jsr.mjs', '--check'])
+const wants = (name) => !only || only.has(name)
+/** Seconds since the start, for the phase timings printed at the end. */
+const seconds = () => Math.round((performance.now() - started) / 1000)
+const timings = []
+/** Runs `fn` and notes when it started and ended, for the timing table at the end. */
+async function timed(name, fn) {
+  const from = seconds()
+  await fn()
+  timings.push({ name, from, to: seconds() })
+}
 
-/** vitest on one Node binary, counted from its JUnit report. */
-function vitestOn(label, nodeBinary) {
+/** vitest on one Node binary, counted from its JUnit report; `args` are extra vitest arguments. */
+function vitestOn(label, nodeBinary, args = []) {
   const file = join(out, `${label.split(' ')[0]}.xml`)
-  return run(label, nodeBinary, [
-    join(root, 'node_modules', 'vitest', 'vitest.mjs'),
-    'run',
-    '--reporter=default',
-    '--reporter=junit',
-    `--outputFile.junit=${file}`,
-  ]).then((code) => {
+  return run(
+    label,
+    nodeBinary,
+    [
+      join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+      'run',
+      '--reporter=default',
+      '--reporter=junit',
+      `--outputFile.junit=${file}`,
+      ...args,
+    ],
+    // The packages were built once, below, before any vitest run: the global setup skips its build.
+    { env: { KEYFOB_TEST_BUILT: '1' } },
+  ).then((code) => {
     const counts = junit(file)
     record(label, counts ?? { passed: 0, failed: 1, skipped: 0 })
     if (code !== 0 && counts && counts.failed === 0)
@@ -121,12 +132,10 @@ async function shared(label, command, args, file) {
     record(`${label} exit`, { passed: 0, failed: 1, skipped: 0 })
 }
 
-// Two at a time on two cores: Node 20 with Deno, then Node 24 with Bun.
-const wants = (name) => !only || only.has(name)
-
-// The standalone executables (issue 20): built for linux-x64 while the runners start (the build
-// mostly waits on writing 330 MB), tested at the end beside `start` and `packages`, which leave a
-// core idle. The suites the issue names run against them, the same files with the path injected.
+// The standalone executables (issue 20): built from src/ for linux-x64 while the runners start
+// (the build mostly waits on writing 330 MB), tested at the end of the source lane, which ends
+// before the dist lane. The suites the issue names run against them: the same files, with the
+// executables' paths injected.
 const binDir = join(out, 'bin')
 const binBuild = wants('binaries')
   ? run('binaries build', process.execPath, [
@@ -136,7 +145,6 @@ const binBuild = wants('binaries')
     ])
   : undefined
 async function binaries() {
-  const started = performance.now()
   if ((await binBuild) !== 0) {
     record('binaries build', { passed: 0, failed: 1, skipped: 0 })
     return
@@ -157,6 +165,8 @@ async function binaries() {
     ],
     {
       env: {
+        // The suites' other parts (the mock IdP in-process) read dist/, built once by the dist lane.
+        KEYFOB_TEST_BUILT: '1',
         KEYFOB_TEST_BIN: join(binDir, 'linux-x64', 'keyfob'),
         KEYFOB_TEST_MOCK_IDP_BIN: join(binDir, 'linux-x64', 'keyfob-mock-idp'),
       },
@@ -166,78 +176,141 @@ async function binaries() {
   record('binaries (linux-x64)', counts ?? { passed: 0, failed: 1, skipped: 0 })
   if (code !== 0 && counts && counts.failed === 0)
     record('binaries exit', { passed: 0, failed: 1, skipped: 0 })
-  process.stdout.write(
-    `[binaries] ${((performance.now() - started) / 1000).toFixed(0)} s from the end of the other runners to the end of the binary tests\n`,
-  )
 }
 
-const first = []
-if (wants('node')) first.push(vitestOn('node20 (vitest)', process.execPath))
-if (wants('deno')) {
-  const file = join(out, 'deno.xml')
-  first.push(
-    shared(
-      'deno',
-      bin('deno', 'deno'),
-      [
-        'test',
-        '-A',
-        '--no-check',
-        '--v8-flags=--expose-gc',
-        '--config',
-        'deno.test.json',
-        '--conditions',
-        'source',
-        `--junit-path=${file}`,
-        ...sharedTests,
-      ],
-      file,
-    ),
-  )
+// Two lanes, so that both cores stay busy from the first second to the last (a phase that waited
+// for its slowest runner left a core idle: Bun ends in seconds, Deno long before vitest, and the
+// package checks ran alone at the end).
+//
+// - The dist lane: ONE `turbo run build`, `npm start`, then vitest on Node 20 and on Node 24,
+//   which run the built dist/. `npm start` runs turbo build itself: a cache hit, but one that
+//   rewrites dist/ in place, so it goes first, before anything else reads dist/.
+// - The source lane: static checks, then Deno and Bun (they read src/ through the `source`
+//   condition and never dist/), then the package checks, which read dist/ once the dist lane is
+//   past `npm start`, and are told not to build again.
+let built
+const buildOnce = () => {
+  built ??= (async () => {
+    const code = await run('build', 'npx', ['turbo', 'run', 'build', '--output-logs=errors-only'])
+    record('build', code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 })
+    return code === 0
+  })()
+  return built
 }
-await Promise.all(first)
-const second = []
-if (wants('node24')) {
-  const node24 = join(root, 'tools', 'node24', 'node_modules', '.bin', 'node')
-  if (!existsSync(node24)) await run('node24', 'bash', ['scripts/install-node24.sh'])
-  if (existsSync(node24)) second.push(vitestOn('node24 (vitest)', node24))
-  else record('node24: the npm package node@24 did not install', { passed: 0, failed: 1, skipped: 0 })
-}
-if (wants('bun')) {
-  const file = join(out, 'bun.xml')
-  second.push(
-    shared(
-      'bun',
-      bin('bun', 'bun'),
-      [
-        'test',
-        '--conditions=source',
-        '--reporter=junit',
-        `--reporter-outfile=${file}`,
-        ...sharedTests.map((f) => `./${f}`),
-      ],
-      file,
-    ),
-  )
-}
-await Promise.all(second)
-const third = wants('binaries') ? binaries() : Promise.resolve()
-// The main job: `npm start` on a free port, demo login included, then exit.
-await check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' })
-if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && (!only || only.has('packages'))) {
-  const code = await run('packages', process.execPath, [
-    'scripts/check-packages.mjs',
-    `--results=${join(out, 'packages.json')}`,
-  ])
-  const file = join(out, 'packages.json')
-  const counts = existsSync(file)
-    ? JSON.parse(readFileSync(file, 'utf8'))
-    : { passed: 0, failed: 1, skipped: 0 }
-  record('packages', counts)
-  if (code !== 0 && counts.failed === 0) record('packages exit', { passed: 0, failed: 1, skipped: 0 })
-}
+const needsBuild = ['node', 'node24', 'start', 'packages', 'binaries'].some(wants)
+/** Resolves once nothing will write dist/ any more (the build and `npm start` are done). */
+let distWritten
+const distSettled = new Promise((resolve) => {
+  distWritten = resolve
+})
 
-await third
+const distLane = timed('dist lane', async () => {
+  if (!needsBuild) return distWritten()
+  await timed('build', buildOnce)
+  // The main job: `npm start` on a free port, demo login included, then exit.
+  if (wants('start'))
+    await timed('start', () =>
+      check('start', process.execPath, ['scripts/start.mjs', '--once'], { KEYFOB_PORT: '0' }),
+    )
+  distWritten()
+  if (wants('node')) await timed('node20 (vitest)', () => vitestOn('node20 (vitest)', process.execPath))
+  if (wants('node24')) {
+    const node24 = join(root, 'tools', 'node24', 'node_modules', '.bin', 'node')
+    if (!existsSync(node24)) await run('node24', 'bash', ['scripts/install-node24.sh'])
+    if (existsSync(node24))
+      await timed('node24 (vitest)', () =>
+        vitestOn(
+          'node24 (vitest)',
+          node24,
+          // Suites that test something other than the Node runtime run once, on Node 20 (see
+          // CONTRIBUTING.md, "Tests"): the docs site in chromium tests VitePress's output and the
+          // browser (the server is a static file server), and the store's gnome-keyring suite the
+          // daemon and keyfob's lock protocol (the keychain on Node 24 is still tested, end to
+          // end, by packages/cli/test/keychain.node.test.ts).
+          [
+            '--exclude=apps/docs/test/site.node.test.ts',
+            '--exclude=packages/store/test/keychain.node.test.ts',
+          ],
+        ),
+      )
+    else record('node24: the npm package node@24 did not install', { passed: 0, failed: 1, skipped: 0 })
+  }
+})
+
+const sourceLane = timed('source lane', async () => {
+  // Static checks first: they are cheap and their failures explain later ones.
+  if (wants('typecheck'))
+    await timed('typecheck', () =>
+      check('typecheck', 'npx', ['turbo', 'run', 'typecheck', '--output-logs=errors-only']),
+    )
+  const biome = bin('biome', '@biomejs/biome')
+  if (biome) await check('lint', biome, ['check', '.'])
+  if (existsSync(join(root, 'scripts', 'sync-jsr.mjs')))
+    await check('versions', process.execPath, ['scripts/sync-jsr.mjs', '--check'])
+  if (wants('deno')) {
+    const file = join(out, 'deno.xml')
+    await timed('deno', () =>
+      shared(
+        'deno',
+        bin('deno', 'deno'),
+        [
+          'test',
+          '-A',
+          '--no-check',
+          '--v8-flags=--expose-gc',
+          '--config',
+          'deno.test.json',
+          '--conditions',
+          'source',
+          `--junit-path=${file}`,
+          ...sharedTests,
+        ],
+        file,
+      ),
+    )
+  }
+  if (wants('bun')) {
+    const file = join(out, 'bun.xml')
+    await timed('bun', () =>
+      shared(
+        'bun',
+        bin('bun', 'bun'),
+        [
+          'test',
+          '--conditions=source',
+          '--reporter=junit',
+          `--reporter-outfile=${file}`,
+          ...sharedTests.map((f) => `./${f}`),
+        ],
+        file,
+      ),
+    )
+  }
+  if (existsSync(join(root, 'scripts', 'check-packages.mjs')) && wants('packages')) {
+    // The packages built above (the build is counted once, as "build"); a second turbo run here
+    // would rewrite dist/ while the dist lane's tests run it.
+    if (!(await buildOnce())) return
+    await distSettled
+    await timed('packages', async () => {
+      const file = join(out, 'packages.json')
+      const code = await run('packages', process.execPath, [
+        'scripts/check-packages.mjs',
+        '--no-build',
+        `--results=${file}`,
+      ])
+      const counts = existsSync(file)
+        ? JSON.parse(readFileSync(file, 'utf8'))
+        : { passed: 0, failed: 1, skipped: 0 }
+      record('packages', counts)
+      if (code !== 0 && counts.failed === 0) record('packages exit', { passed: 0, failed: 1, skipped: 0 })
+    })
+  }
+  if (wants('binaries')) {
+    await distSettled
+    await timed('binaries', binaries)
+  }
+})
+await Promise.all([distLane, sourceLane])
 
 const total = results.reduce(
   (t, r) => ({ passed: t.passed + r.passed, failed: t.failed + r.failed, skipped: t.skipped + r.skipped }),
@@ -253,6 +326,10 @@ for (const r of results) {
     `${r.name.padEnd(22)} ${String(r.passed).padStart(6)}  ${String(r.failed).padStart(6)}  ${String(r.skipped).padStart(7)}\n`,
   )
 }
+for (const t of timings)
+  process.stdout.write(
+    `${t.name.padEnd(22)} ${String(t.from).padStart(5)} s → ${String(t.to).padStart(4)} s  (${t.to - t.from} s)\n`,
+  )
 process.stdout.write(`(${((performance.now() - started) / 1000).toFixed(0)} s)\n`)
 const ranNothing = total.passed + total.failed === 0
 const summary = `${total.passed} passed, ${total.failed} failed${total.skipped > 0 ? `, ${total.skipped} skipped` : ''}`

@@ -7,6 +7,9 @@ import { join } from 'node:path'
 export default function setup(): void {
   // For a quick loop over in-process tests only; `npm test` and CI always build.
   if (process.env.KEYFOB_TEST_NO_BUILD === '1' && process.env.CI !== 'true') return
+  // scripts/test.mjs (`npm test`, CI) ran `turbo run build` itself, once, before starting vitest,
+  // and counted it: a second turbo run here would only rewrite the same dist/ files.
+  if (process.env.KEYFOB_TEST_BUILT === '1') return
   const root = join(import.meta.dirname, '..')
   execFileSync(
     process.execPath,

@@ -151,6 +151,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     usage: 'keyfob token [--min-ttl 60s] [--provider-id id] [--api url] [--account name] [--openeo]',
     flags: {
       'min-ttl': { type: 'string', help: 'minimum remaining lifetime (default 60s)', value: 'duration' },
+      timeout: {
+        type: 'string',
+        help: 'give up on a request to the provider after this long (default 30s)',
+        value: 'duration',
+      },
       'provider-id': PROVIDER,
       'client-id': CLIENT,
       api: API,

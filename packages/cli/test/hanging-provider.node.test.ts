@@ -4,7 +4,7 @@
  * Node 20 lost such timeouts after a garbage collection (nodejs/node#57736); the CLI always passes
  * a signal, which is what made it lose them.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -52,6 +52,8 @@ let issuer = ''
 /** Which endpoints answer; the others hang. */
 const answering = new Set<string>()
 const hung = new Set<ServerResponse>()
+/** The paths of the requests left hanging, in order. */
+const hungPaths: string[] = []
 
 beforeAll(async () => {
   server = createServer((request, response) => {
@@ -81,6 +83,7 @@ beforeAll(async () => {
       return
     }
     hung.add(response) // never answered
+    hungPaths.push(path)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`
@@ -102,6 +105,16 @@ async function homeWithProvider(): Promise<string> {
   return home
 }
 
+/** A home whose login's access token has expired and whose refresh token the provider would take. */
+async function homeWithExpiredLogin(): Promise<string> {
+  const home = await homeWithProvider()
+  await fileTokenStore({ dir: join(home, 'data') }).set(
+    { issuer, clientId: 'cli' },
+    { accessToken: 'old', expiresAt: Date.now() - 1000, refreshToken: 'rt', updatedAt: Date.now() },
+  )
+  return home
+}
+
 describe('a provider that never answers', () => {
   it('login --timeout 2s ends at its deadline when the device authorization request hangs', async () => {
     answering.clear()
@@ -119,18 +132,54 @@ describe('a provider that never answers', () => {
     expect(result.code).toBe(5)
   }, 60_000)
 
-  it('token with an expired access token times out the refresh after 30 s with exit 5', async () => {
+  // `--timeout 2s` instead of waiting out the 30 s default: the message names the limit that
+  // fired, so this proves the flag sets the refresh request's timer; the next test proves that
+  // without the flag that timer is 30 s.
+  it('token with an expired access token times out the refresh at --timeout with exit 5', async () => {
     answering.clear()
-    const home = await homeWithProvider()
-    const store = fileTokenStore({ dir: join(home, 'data') })
-    await store.set(
-      { issuer, clientId: 'cli' },
-      { accessToken: 'old', expiresAt: Date.now() - 1000, refreshToken: 'rt', updatedAt: Date.now() },
-    )
-    const result = await keyfob(home, ['token'])
+    const home = await homeWithExpiredLogin()
+    const result = await keyfob(home, ['token', '--timeout', '2s'])
     expect(result.stdout).toBe('')
-    expect(result.stderr).toContain('timed out')
+    expect(result.stderr).toContain('timed out (no answer within 2000 ms)')
     expect(result.stderr).toContain('[ERR_TIMEOUT]')
     expect(result.code).toBe(5)
+  }, 60_000)
+
+  it('token without --timeout waits on the refresh with the 30 s default', async () => {
+    answering.clear()
+    const home = await homeWithExpiredLogin()
+    const before = hungPaths.filter((p) => p === '/token').length
+    const child = spawn(process.execPath, [bin, '-v', 'token'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        KEYFOB_CONFIG_DIR: join(home, 'config'),
+        KEYFOB_DATA_DIR: join(home, 'data'),
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    let code: number | null | undefined
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', (c) => {
+        code = c
+        resolve()
+      }),
+    )
+    const refreshOut = () => hungPaths.filter((p) => p === '/token').length > before
+    try {
+      // Bounded: 400 × 50 ms, inside the 30 s the command waits on the provider.
+      for (let i = 0; i < 400 && code === undefined && !(refreshOut() && stderr.includes('give up')); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(hungPaths.filter((p) => p === '/token').length).toBe(before + 1) // the refresh is out
+      expect(stderr).toContain('Requests to the provider give up after 30 s (--timeout)')
+      expect(code).toBeUndefined() // still waiting on the provider
+    } finally {
+      child.kill('SIGKILL')
+      await exited
+    }
   }, 60_000)
 })

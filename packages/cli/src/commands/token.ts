@@ -36,6 +36,8 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   }
   const minTtlMs =
     typeof values['min-ttl'] === 'string' ? parseDuration(values['min-ttl'], 'min-ttl') : 60_000
+  // The default is the flows' own per-request default, named here so that -v can say it.
+  const timeoutMs = typeof values.timeout === 'string' ? parseDuration(values.timeout, 'timeout') : 30_000
   const { config, tokens } = openStores(ctx)
   const current = await config.read()
   const selection = selectionOf(values)
@@ -58,6 +60,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   }
   const found = await resolveLogin(current, tokens, selection)
   ctx.info(`Login: provider ${found.providerId} (${found.key.issuer}), client ${found.key.clientId}`)
+  ctx.info(`Requests to the provider give up after ${timeoutMs / 1000} s (--timeout)`)
   // A secret kept out of the config (given to `login` through the environment) renews the same way.
   const login = { ...found, client: withClientSecret(ctx, values, found.client) }
   const stored = await tokens.get(login.key)
@@ -70,6 +73,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
     ...(stored?.dpopKey !== undefined ? { dpop: { alg: stored.dpopKey.alg } } : {}),
     ...(login.key.account ? { account: login.key.account } : {}),
     refreshMarginMs: minTtlMs,
+    timeoutMs,
     signal: ctx.signal,
     // A client-credentials login has no user and no refresh token: renewing it is running the
     // grant again. A user's login never silently turns into the client's own identity.
