@@ -51,6 +51,11 @@ export interface KeychainTokenStoreOptions {
   /** Where the cross-process lock files go; default the data directory of {@link defaultPaths}. */
   readonly lockDir?: string
   /**
+   * How long a read or change waits for the index lock (reads take it too: one Secret Service
+   * client at a time); default 10 000 ms, as the file store's `lockTimeoutMs`.
+   */
+  readonly lockTimeoutMs?: number
+  /**
    * Characters of the (base64-encoded) value per keychain entry; longer values are split over
    * several entries. Default 1 000, under Windows' 2 560-byte (1 280 UTF-16 characters) limit.
    */
@@ -573,6 +578,7 @@ export function keychainTokenStore(options: KeychainTokenStoreOptions = {}): Key
         `keychain-${createHash('sha256').update(service).digest('hex').slice(0, 16)}.lock`,
       ),
       fn,
+      { timeoutMs: options.lockTimeoutMs ?? 10_000 },
     )
 
   const same = (a: TokenKey, b: TokenKey) => tokenKeyId(a) === tokenKeyId(b)
