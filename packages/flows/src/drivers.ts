@@ -73,7 +73,11 @@ export interface DriverOptions {
   readonly dpop?: DPoPSetting
   /**
    * Resource indicators (RFC 8707): the APIs the login's tokens are for. All go with the
-   * authorization and device-authorization requests; the first with the token requests.
+   * authorization and device-authorization requests, the first with the code exchange, device
+   * polls and refreshes (the login's own access token is for it; a {@link Session} gets one for
+   * another resource by a refresh naming it). The client-credentials grant has no authorization
+   * request, so all go with its token request (RFC 8707 §2.2: one token for several APIs); a
+   * provider that issues a token for one API only (oidc-provider) answers `invalid_target`.
    */
   readonly resource?: string | readonly string[]
 }
@@ -492,9 +496,9 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
 /**
  * Gets a token for the client itself (RFC 6749 §4.4). The client must have a secret.
  *
- * @param options - Provider, client (with secret), scope.
+ * @param options - Provider, client (with secret), scope; `resource`: every one goes with the token request.
  * @returns The tokens (no refresh token: run it again when the access token expires).
- * @throws KeyfobError `ERR_INVALID_CLIENT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, or a transport code.
+ * @throws KeyfobError `ERR_INVALID_CLIENT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_INVALID_TARGET` (a resource, or several of them, the provider refuses), or a transport code.
  * @example
  * ```ts
  * const tokens = await clientCredentials({ issuer, client: { clientId: 'svc', clientSecret } })
@@ -507,7 +511,7 @@ export async function clientCredentials(
   const dpop = await newLoginKey(as, options)
   const tokens = await run(
     requestTransition,
-    clientCredentialsFlow(options.scope, resourcesOf(options.resource).slice(0, 1)),
+    clientCredentialsFlow(options.scope, resourcesOf(options.resource)),
     { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) },
     options,
     async () => undefined,

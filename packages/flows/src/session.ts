@@ -28,6 +28,7 @@ import {
   refreshTokens,
   storedKeyHandle,
 } from './drivers.ts'
+import { renewsByClientCredentials } from './logins.ts'
 import {
   outcomeOf,
   type RevocationResult,
@@ -187,7 +188,8 @@ export class Session {
    * A valid access token: the stored one while it has more than the margin left, else a new one
    * (refresh first, then the fallback login). Concurrent callers share one renewal. For a
    * `resource` other than the login's own (its first configured one), a token minted by a refresh
-   * that names it (RFC 8707 §2.2), kept in this session's memory.
+   * that names it (RFC 8707 §2.2), kept in this session's memory. A client-credentials login
+   * (no refresh token) asked for all the configured resources at once, so its token serves each.
    *
    * @param options - `minTtlMs`: demand at least this much lifetime (default: the refresh margin); `resource`: the API the token is for.
    * @returns The access token.
@@ -208,8 +210,13 @@ export class Session {
   /** The token set for a resource (the login's own when none or the first is named). */
   async #tokens(options: { readonly minTtlMs?: number; readonly resource?: string }): Promise<TokenSet> {
     const margin = options.minTtlMs ?? this.#options.refreshMarginMs ?? 60_000
-    if (options.resource !== undefined && options.resource !== this.#resources[0])
-      return this.#forResource(resourcesOf(options.resource)[0] as string, margin)
+    if (options.resource !== undefined && options.resource !== this.#resources[0]) {
+      const resource = resourcesOf(options.resource)[0] as string
+      // A client-credentials login asks for all the configured resources at once (RFC 8707
+      // §2.2), so its token is for each of them; it has no refresh token to mint another with.
+      const stored = this.#resources.includes(resource) ? await this.#options.store.get(this.#key) : undefined
+      if (!renewsByClientCredentials(stored, this.#options.client)) return this.#forResource(resource, margin)
+    }
     const stored = await this.#options.store.get(this.#key)
     if (stored && !TokenSet.fromRecord(stored).expiresWithin(this.#now(), margin))
       return TokenSet.fromRecord(stored)
