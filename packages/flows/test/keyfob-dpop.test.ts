@@ -20,6 +20,8 @@ const C = 'https://opaque.api.test/'
 const CLI = {
   clientId: 'cli',
   redirectUris: ['http://127.0.0.1/callback'],
+  // This client must push (RFC 9126 §6): registration metadata that discovery does not show.
+  requirePushedAuthorizationRequests: true,
   dpopBoundAccessTokens: true,
   resources: [A, B],
 }
@@ -63,11 +65,7 @@ const apiFetch = async (request: Request): Promise<Response> => {
 }
 
 beforeAll(async () => {
-  // PAR required provider-wide, so discovery says so and the browser login pushes on its own.
-  idp = await createMockIdp({
-    clients: [CLI, SVC, OPAQUE, INTROSPECTOR],
-    requirePushedAuthorizationRequests: true,
-  })
+  idp = await createMockIdp({ clients: [CLI, SVC, OPAQUE, INTROSPECTOR] })
   const jwt = (audience: string, nonce: boolean) =>
     jwtAuth({
       jwksUrl: `${idp.issuer}/jwks`,
@@ -213,7 +211,7 @@ describe('keyfob against itself: flows + mock IdP + guard with DPoP, PAR and res
     expect(userinfo.map((e) => [e.status, e.dpop?.jkt])).toEqual([[200, jkt]])
   }, 30_000)
 
-  it('browser login with PAR required by the IdP: a pushed request bound to the key, then an API call', async () => {
+  it('browser login by a client the IdP requires to push (PAR): refused plain, pushed with a proof, then API calls', async () => {
     const since = lastSeq()
     const opened: string[] = []
     const tokens = await browserLogin({
@@ -231,7 +229,14 @@ describe('keyfob against itself: flows + mock IdP + guard with DPoP, PAR and res
       },
     })
     const jkt = await jktOf(tokens.record)
-    // The browser saw only client_id and request_uri; the push carried the rest.
+    // Discovery does not say this client must push: the preflight of the plain request was
+    // refused with invalid_request, so the login pushed it. The browser saw only client_id and
+    // request_uri; the push carried the rest, and its proof bound the code to the key.
+    const authorize = idp.control.journal.entries({ endpoint: 'authorize', sinceSeq: since })
+    expect(authorize.map((e) => [e.error, e.params.request_uri !== undefined])).toEqual([
+      ['invalid_request', false],
+      [undefined, true],
+    ])
     expect([...new URL(opened[0] as string).searchParams.keys()].sort()).toEqual(['client_id', 'request_uri'])
     const pushed = idp.control.journal.entries({ endpoint: 'par', sinceSeq: since })
     expect(pushed.map((e) => e.status)).toEqual([201])
