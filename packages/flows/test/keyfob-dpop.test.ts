@@ -143,9 +143,8 @@ describe('keyfob against itself: flows + mock IdP + guard with DPoP, PAR and res
     const claims = decodeJwt(record.accessToken as string)
     expect(claims.cnf).toEqual({ jkt })
     // Both resources went with the device authorization; the token is for the first.
-    expect(
-      idp.control.journal.entries({ endpoint: 'device_authorization', sinceSeq: since })[0]?.status,
-    ).toBe(200)
+    const started = idp.control.journal.entries({ endpoint: 'device_authorization', sinceSeq: since })
+    expect(started.map((e) => [e.status, e.params.resource])).toEqual([[200, `${A} ${B}`]])
     expect(claims.aud).toBe(A)
     // The first poll had no nonce and was told to get one; the client retried once with it.
     const polls = tokenRequests(since, 'urn:ietf:params:oauth:grant-type:device_code')
