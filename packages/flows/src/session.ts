@@ -210,13 +210,8 @@ export class Session {
   /** The token set for a resource (the login's own when none or the first is named). */
   async #tokens(options: { readonly minTtlMs?: number; readonly resource?: string }): Promise<TokenSet> {
     const margin = options.minTtlMs ?? this.#options.refreshMarginMs ?? 60_000
-    if (options.resource !== undefined && options.resource !== this.#resources[0]) {
-      const resource = resourcesOf(options.resource)[0] as string
-      // A client-credentials login asks for all the configured resources at once (RFC 8707
-      // §2.2), so its token is for each of them; it has no refresh token to mint another with.
-      const stored = this.#resources.includes(resource) ? await this.#options.store.get(this.#key) : undefined
-      if (!renewsByClientCredentials(stored, this.#options.client)) return this.#forResource(resource, margin)
-    }
+    if (options.resource !== undefined && options.resource !== this.#resources[0])
+      return this.#forResource(resourcesOf(options.resource)[0] as string, margin)
     const stored = await this.#options.store.get(this.#key)
     if (stored && !TokenSet.fromRecord(stored).expiresWithin(this.#now(), margin))
       return TokenSet.fromRecord(stored)
@@ -229,15 +224,19 @@ export class Session {
     if (cached && !cached.expiresWithin(this.#now(), marginMs)) return cached
     let minting = this.#minting.get(resource)
     if (minting === undefined) {
-      minting = this.#mint(resource).finally(() => this.#minting.delete(resource))
+      minting = this.#mint(resource, marginMs).finally(() => this.#minting.delete(resource))
       this.#minting.set(resource, minting)
     }
     return minting
   }
 
-  async #mint(resource: string): Promise<TokenSet> {
+  async #mint(resource: string, marginMs: number): Promise<TokenSet> {
     // The login first: it may need the fallback login or a refresh of its own.
-    await this.#tokens({})
+    const own = await this.#tokens({})
+    // A client-credentials login asks for all the configured resources at once (RFC 8707 §2.2),
+    // so its token is for each of them; it has no refresh token to mint another with.
+    if (this.#resources.includes(resource) && renewsByClientCredentials(own.record, this.#options.client))
+      return own.expiresWithin(this.#now(), marginMs) ? this.#tokens({ minTtlMs: marginMs }) : own
     const as = await this.#as()
     let minted: TokenSet | undefined
     await this.#options.store.update(this.#key, async (current) => {
