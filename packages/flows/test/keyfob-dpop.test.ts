@@ -13,6 +13,7 @@ import { Hono, type MiddlewareHandler } from 'hono'
 import { calculateJwkThumbprint, decodeJwt, exportJWK, type JWK, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { browserLogin, clientCredentials, type DriverOptions, deviceLogin, Session } from '../src/index.ts'
+import { codeOf } from './helpers.ts'
 
 const A = 'https://a.api.test/'
 const B = 'https://b.api.test/'
@@ -248,6 +249,20 @@ describe('keyfob against itself: flows + mock IdP + guard with DPoP, PAR and res
     await ready
     expect((await s.fetch(`${A}jobs`)).status).toBe(200)
     expect((await s.fetch(`${B}reports`)).status).toBe(200)
+
+    // With par: false the refusal is the answer: the provider's own error, and no browser.
+    let openedPlain = false
+    const plain = browserLogin({
+      ...base({ clientId: 'cli' }),
+      par: false,
+      onUrl: () => {},
+      openBrowser: async () => {
+        openedPlain = true
+        return true
+      },
+    })
+    expect(await codeOf(plain)).toBe('ERR_INVALID_REQUEST')
+    expect(openedPlain).toBe(false)
   }, 30_000)
 
   it('client credentials with two resources: one token both APIs accept', async () => {
