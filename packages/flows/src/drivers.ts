@@ -73,7 +73,11 @@ export interface DriverOptions {
   readonly dpop?: DPoPSetting
   /**
    * Resource indicators (RFC 8707): the APIs the login's tokens are for. All go with the
-   * authorization and device-authorization requests; the first with the token requests.
+   * authorization and device-authorization requests, the first with the code exchange, device
+   * polls and refreshes (the login's own access token is for it; a {@link Session} gets one for
+   * another resource by a refresh naming it). The client-credentials grant has no authorization
+   * request, so all go with its token request (RFC 8707 §2.2: one token for several APIs); a
+   * provider that issues a token for one API only (oidc-provider) answers `invalid_target`.
    */
   readonly resource?: string | readonly string[]
 }
@@ -372,7 +376,9 @@ export interface BrowserLoginOptions extends DriverOptions {
   readonly preflight?: boolean
   /**
    * Pushed authorization requests (RFC 9126): `'auto'` (default) pushes when the provider
-   * requires it (`require_pushed_authorization_requests`), `true` always (the provider must have
+   * requires it (`require_pushed_authorization_requests` in discovery), or when it has a PAR
+   * endpoint and refuses the plain request's preflight with `invalid_request` (a client that must
+   * push, RFC 9126 §6, which discovery does not show); `true` always (the provider must have
    * a `pushed_authorization_request_endpoint`: else `ERR_UNSUPPORTED`), `false` never. A pushed
    * request skips the preflight: the push itself checks it, and its `request_uri` is single-use.
    */
@@ -447,7 +453,7 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
   const as = await metadataOf(options)
   const resource = resourcesOf(options.resource)
   const par = options.par ?? 'auto'
-  const push = par === true || (par === 'auto' && as.require_pushed_authorization_requests === true)
+  let push = par === true || (par === 'auto' && as.require_pushed_authorization_requests === true)
   const dpop = await newLoginKey(as, options)
   const state = randomState()
   const server = await startLoopbackServer({
@@ -456,18 +462,31 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
     ...(options.signal ? { signal: options.signal } : {}),
   })
   try {
-    const start = await prepareAuthorization(as, {
-      clientId: options.client.clientId,
-      redirectUri: server.redirectUri,
-      scope: options.scope ?? 'openid offline_access',
-      state,
-      ...(options.authorizationParameters ? { extra: options.authorizationParameters } : {}),
-      ...(resource.length ? { resource } : {}),
-      // A pushed request is bound to the key by its proof; a plain one by dpop_jkt (RFC 9449 §10).
-      ...(dpop && !push ? { dpopJkt: await dpop.handle.calculateThumbprint() } : {}),
-    })
-    if (options.preflight !== false && !push)
-      await preflight(start.authorizationUrl, server.redirectUri, options)
+    const prepare = async () =>
+      prepareAuthorization(as, {
+        clientId: options.client.clientId,
+        redirectUri: server.redirectUri,
+        scope: options.scope ?? 'openid offline_access',
+        state,
+        ...(options.authorizationParameters ? { extra: options.authorizationParameters } : {}),
+        ...(resource.length ? { resource } : {}),
+        // A pushed request is bound to the key by its proof; a plain one by dpop_jkt (RFC 9449 §10).
+        ...(dpop && !push ? { dpopJkt: await dpop.handle.calculateThumbprint() } : {}),
+      })
+    let start = await prepare()
+    if (options.preflight !== false && !push) {
+      try {
+        await preflight(start.authorizationUrl, server.redirectUri, options)
+      } catch (error) {
+        // A client's own require_pushed_authorization_requests (RFC 9126 §6) is registration
+        // metadata, not in discovery: the provider refuses the plain request with
+        // invalid_request. With 'auto' and a PAR endpoint, push it instead (once).
+        const refusedPlain = error instanceof KeyfobError && error.code === 'ERR_INVALID_REQUEST'
+        if (!(refusedPlain && par === 'auto' && as.pushed_authorization_request_endpoint)) throw error
+        push = true
+        start = await prepare()
+      }
+    }
     const openBrowser = options.openBrowser ?? openSystemBrowser
     const onUrl = options.onUrl ?? ((url: string) => console.log(`Open this URL to log in: ${url}`))
     const initial = codeFlow({
@@ -492,9 +511,9 @@ export async function browserLogin(options: BrowserLoginOptions): Promise<TokenS
 /**
  * Gets a token for the client itself (RFC 6749 §4.4). The client must have a secret.
  *
- * @param options - Provider, client (with secret), scope.
+ * @param options - Provider, client (with secret), scope; `resource`: every one goes with the token request.
  * @returns The tokens (no refresh token: run it again when the access token expires).
- * @throws KeyfobError `ERR_INVALID_CLIENT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, or a transport code.
+ * @throws KeyfobError `ERR_INVALID_CLIENT`, `ERR_UNAUTHORIZED_CLIENT`, `ERR_INVALID_SCOPE`, `ERR_INVALID_TARGET` (a resource, or several of them, the provider refuses), or a transport code.
  * @example
  * ```ts
  * const tokens = await clientCredentials({ issuer, client: { clientId: 'svc', clientSecret } })
@@ -507,7 +526,7 @@ export async function clientCredentials(
   const dpop = await newLoginKey(as, options)
   const tokens = await run(
     requestTransition,
-    clientCredentialsFlow(options.scope, resourcesOf(options.resource).slice(0, 1)),
+    clientCredentialsFlow(options.scope, resourcesOf(options.resource)),
     { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) },
     options,
     async () => undefined,

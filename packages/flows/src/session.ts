@@ -28,6 +28,7 @@ import {
   refreshTokens,
   storedKeyHandle,
 } from './drivers.ts'
+import { renewsByClientCredentials } from './logins.ts'
 import {
   outcomeOf,
   type RevocationResult,
@@ -187,7 +188,8 @@ export class Session {
    * A valid access token: the stored one while it has more than the margin left, else a new one
    * (refresh first, then the fallback login). Concurrent callers share one renewal. For a
    * `resource` other than the login's own (its first configured one), a token minted by a refresh
-   * that names it (RFC 8707 §2.2), kept in this session's memory.
+   * that names it (RFC 8707 §2.2), kept in this session's memory. A client-credentials login
+   * (no refresh token) asked for all the configured resources at once, so its token serves each.
    *
    * @param options - `minTtlMs`: demand at least this much lifetime (default: the refresh margin); `resource`: the API the token is for.
    * @returns The access token.
@@ -222,15 +224,19 @@ export class Session {
     if (cached && !cached.expiresWithin(this.#now(), marginMs)) return cached
     let minting = this.#minting.get(resource)
     if (minting === undefined) {
-      minting = this.#mint(resource).finally(() => this.#minting.delete(resource))
+      minting = this.#mint(resource, marginMs).finally(() => this.#minting.delete(resource))
       this.#minting.set(resource, minting)
     }
     return minting
   }
 
-  async #mint(resource: string): Promise<TokenSet> {
+  async #mint(resource: string, marginMs: number): Promise<TokenSet> {
     // The login first: it may need the fallback login or a refresh of its own.
-    await this.#tokens({})
+    const own = await this.#tokens({})
+    // A client-credentials login asks for all the configured resources at once (RFC 8707 §2.2),
+    // so its token is for each of them; it has no refresh token to mint another with.
+    if (this.#resources.includes(resource) && renewsByClientCredentials(own.record, this.#options.client))
+      return own.expiresWithin(this.#now(), marginMs) ? this.#tokens({ minTtlMs: marginMs }) : own
     const as = await this.#as()
     let minted: TokenSet | undefined
     await this.#options.store.update(this.#key, async (current) => {
