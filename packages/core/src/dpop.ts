@@ -214,7 +214,13 @@ export function dpopHandle(
 ): oauth.DPoPHandle {
   const skewS = options.now ? Math.round((options.now() - Date.now()) / 1000) : 0
   try {
-    return oauth.DPoP(skewS !== 0 ? { [oauth.clockSkew]: skewS } : {}, keyPair)
+    // oauth4webapi derives its CryptoKey type from the host's `generateKey` typings; where Node's
+    // and Deno's ambient types meet (deno check of a package that imports node:*), that resolves
+    // to `never`. The runtime object is the host's CryptoKeyPair either way.
+    return oauth.DPoP(
+      skewS !== 0 ? { [oauth.clockSkew]: skewS } : {},
+      keyPair as Parameters<typeof oauth.DPoP>[1],
+    )
   } catch (error) {
     throw new KeyfobError(
       'ERR_INVALID_ARGUMENT',

@@ -463,7 +463,10 @@ class Signers {
     let signer: Signer
     try {
       const key = await importJWK(jwk, alg)
-      if (key instanceof Uint8Array || key.type !== 'public') return 'the jwk header is not a public key'
+      // Read through a plain shape: where Node's and Deno's ambient types meet (deno check of
+      // the gateway), jose's CryptoKey type resolves to `never`.
+      if (key instanceof Uint8Array || (key as { readonly type?: unknown }).type !== 'public')
+        return 'the jwk header is not a public key'
       signer = { key, thumbprint: await calculateJwkThumbprint(jwk, 'sha256') }
     } catch (error) {
       return `the jwk header is not a usable ${alg} key: ${describe(error)}`
