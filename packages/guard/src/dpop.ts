@@ -12,6 +12,7 @@ import {
   type JWK,
   jwtVerify,
 } from 'jose'
+import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './algorithms.ts'
 import { BoundedCache } from './cache.ts'
 import { describe } from './discovery.ts'
 import { GuardError } from './errors.ts'
@@ -20,32 +21,7 @@ import { challengeOf, quote } from './respond.ts'
 import type { Denial, GuardReason } from './types.ts'
 
 /** The asymmetric JWS algorithms a DPoP proof may use (RFC 9449 §4.2: never `none`, never a MAC). */
-export type DpopAlgorithm =
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'EdDSA'
-  | 'Ed25519'
-
-const DPOP_ALGORITHMS: ReadonlySet<string> = new Set<DpopAlgorithm>([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-])
+export type DpopAlgorithm = AsymmetricAlgorithm
 
 /** The proof algorithms accepted (and advertised as `algs`) by default. */
 export const DEFAULT_DPOP_ALGORITHMS: readonly DpopAlgorithm[] = [
@@ -349,10 +325,10 @@ function dpopAlgorithms(value: readonly string[] | undefined, owner: string): Re
     )
   }
   for (const alg of value) {
-    if (typeof alg !== 'string' || !DPOP_ALGORITHMS.has(alg)) {
+    if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.has(alg)) {
       throw new GuardError(
         'ERR_INVALID_OPTION',
-        `${owner}: dpop.algorithms: ${JSON.stringify(alg)} is not an asymmetric JWS algorithm (RFC 9449 §4.2 forbids none and MACs); use some of ${[...DPOP_ALGORITHMS].join(', ')}`,
+        `${owner}: dpop.algorithms: ${JSON.stringify(alg)} is not an asymmetric JWS algorithm (RFC 9449 §4.2 forbids none and MACs); use some of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`,
       )
     }
   }

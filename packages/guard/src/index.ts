@@ -6,6 +6,8 @@
  *
  * @module
  */
+
+export type { AsymmetricAlgorithm } from './algorithms.ts'
 export { type ApiKeyAuthOptions, type ApiKeyEntry, type ApiKeyHashEntry, apiKeyAuth } from './api-key.ts'
 export {
   type AuthorizeOptions,

@@ -12,6 +12,7 @@ import {
   type JWTVerifyResult,
   jwtVerify,
 } from 'jose'
+import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from './algorithms.ts'
 import { hasBearer, readBearer } from './bearer.ts'
 import { BoundedCache } from './cache.ts'
 import { checkUrl, createDiscovery, describe } from './discovery.ts'
@@ -35,32 +36,7 @@ import type {
 export type { JwksOptions } from './jwks.ts'
 
 /** The asymmetric JWS algorithms the guard verifies. `none` and `HS*` are never accepted. */
-export type JwtAlgorithm =
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'EdDSA'
-  | 'Ed25519'
-
-const ALGORITHMS: ReadonlySet<string> = new Set<JwtAlgorithm>([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-])
+export type JwtAlgorithm = AsymmetricAlgorithm
 
 /** The default allow-list. */
 export const DEFAULT_ALGORITHMS: readonly JwtAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA']
@@ -752,10 +728,10 @@ function checkAlgorithms(value: readonly string[] | undefined, owner: string): R
         `${owner}: algorithms must not include ${alg}: shared-secret algorithms next to public keys invite HS/RS confusion; use an asymmetric algorithm (RS256, PS256, ES256, EdDSA)`,
       )
     }
-    if (typeof alg !== 'string' || !ALGORITHMS.has(alg)) {
+    if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.has(alg)) {
       throw new GuardError(
         'ERR_INVALID_OPTION',
-        `${owner}: unknown algorithm ${JSON.stringify(alg)}; use one of ${[...ALGORITHMS].join(', ')}`,
+        `${owner}: unknown algorithm ${JSON.stringify(alg)}; use one of ${[...ASYMMETRIC_ALGORITHMS].join(', ')}`,
       )
     }
   }
