@@ -416,14 +416,29 @@ export function clientCredentialsFlow(scope?: string, resource?: readonly string
  * @param username - The user's name.
  * @param password - The user's password; it lives in the state only until the request is sent.
  * @param scope - The scope to ask for.
+ * @param resource - RFC 8707 resource indicators.
  * @returns The initial state.
  * @example
  * ```ts
  * const initial = passwordFlow('alice', secret, 'openid')
  * ```
  */
-export function passwordFlow(username: string, password: string, scope?: string): RequestState {
-  return { phase: 'idle', request: { grant: 'password', username, password, ...(scope ? { scope } : {}) } }
+export function passwordFlow(
+  username: string,
+  password: string,
+  scope?: string,
+  resource?: readonly string[],
+): RequestState {
+  return {
+    phase: 'idle',
+    request: {
+      grant: 'password',
+      username,
+      password,
+      ...(scope ? { scope } : {}),
+      ...(resource?.length ? { resource } : {}),
+    },
+  }
 }
 
 /**

@@ -536,26 +536,30 @@ export async function clientCredentials(
 
 /**
  * The resource-owner password grant (RFC 6749 §4.3), for legacy systems that offer nothing else.
+ * Like the other logins it can be DPoP-bound (`dpop`: a new key pair, returned in the record)
+ * and name the APIs it is for (`resource`, RFC 8707).
  *
- * @param options - Provider, client, username, password, scope.
- * @returns The tokens.
- * @throws KeyfobError `ERR_INVALID_GRANT` for a wrong password, or another code.
+ * @param options - Provider, client, username, password, scope, `dpop`, `resource`.
+ * @returns The tokens (with the DPoP key in the record when `dpop` is set).
+ * @throws KeyfobError `ERR_INVALID_GRANT` for a wrong password, `ERR_INVALID_TARGET`, `ERR_DPOP_UNSUPPORTED`, `ERR_DPOP_NOT_BOUND`, or another code.
  * @example
  * ```ts
- * const tokens = await passwordLogin({ issuer, client, username: 'alice', password })
+ * const tokens = await passwordLogin({ issuer, client, username: 'alice', password, dpop: true })
  * ```
  */
 export async function passwordLogin(
   options: DriverOptions & { readonly username: string; readonly password: string; readonly scope?: string },
 ): Promise<TokenSet> {
   const as = await metadataOf(options)
-  return run(
+  const dpop = await newLoginKey(as, options)
+  const tokens = await run(
     requestTransition,
-    passwordFlow(options.username, options.password, options.scope),
-    contextOf(as, options),
+    passwordFlow(options.username, options.password, options.scope, resourcesOf(options.resource)),
+    { ...contextOf(as, options), ...(dpop ? { dpop: dpop.handle } : {}) },
     options,
     async () => undefined,
   )
+  return dpop ? TokenSet.fromRecord({ ...tokens.toRecord(), dpopKey: dpop.key.record }) : tokens
 }
 
 /**

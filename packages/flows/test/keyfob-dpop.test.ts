@@ -12,7 +12,14 @@ import { memoryTokenStore } from '@keyfob/store'
 import { Hono, type MiddlewareHandler } from 'hono'
 import { calculateJwkThumbprint, decodeJwt, exportJWK, type JWK, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { browserLogin, clientCredentials, type DriverOptions, deviceLogin, Session } from '../src/index.ts'
+import {
+  browserLogin,
+  clientCredentials,
+  type DriverOptions,
+  deviceLogin,
+  passwordLogin,
+  Session,
+} from '../src/index.ts'
 import { codeOf } from './helpers.ts'
 
 const A = 'https://a.api.test/'
@@ -41,6 +48,12 @@ const OPAQUE = {
   dpopBoundAccessTokens: true,
   resources: [C],
 }
+const LEGACY = {
+  clientId: 'legacy',
+  grantTypes: ['password' as const, 'refresh_token' as const],
+  dpopBoundAccessTokens: true,
+  resources: [A, B],
+}
 const INTROSPECTOR = { clientId: 'api', clientSecret: 'api-secret-value' }
 
 let idp: MockIdp
@@ -66,7 +79,7 @@ const apiFetch = async (request: Request): Promise<Response> => {
 }
 
 beforeAll(async () => {
-  idp = await createMockIdp({ clients: [CLI, SVC, OPAQUE, INTROSPECTOR] })
+  idp = await createMockIdp({ clients: [CLI, SVC, LEGACY, OPAQUE, INTROSPECTOR] })
   const jwt = (audience: string, nonce: boolean) =>
     jwtAuth({
       jwksUrl: `${idp.issuer}/jwks`,
@@ -281,6 +294,29 @@ describe('keyfob against itself: flows + mock IdP + guard with DPoP, PAR and res
     expect((await s.fetch(`${B}reports`)).status).toBe(200)
     // A's guard asked for its nonce once (a new key, a new session); B has none.
     expect(received).toEqual([A, A, B].map((o) => o.slice(0, -1)))
+  }, 30_000)
+
+  it('password grant with DPoP and a resource: a bound token the API accepts, refreshed with the same key', async () => {
+    const since = lastSeq()
+    const client = { clientId: LEGACY.clientId }
+    const tokens = await passwordLogin({
+      ...base(client),
+      resource: [B],
+      username: 'alice',
+      password: 'alice',
+    })
+    const jkt = await jktOf(tokens.record)
+    expect(decodeJwt(tokens.record.accessToken as string)).toMatchObject({ aud: B, cnf: { jkt } })
+    expect(tokenRequests(since, 'password')).toEqual([{ status: 200, error: undefined, jkt, nonce: false }])
+    const { session: s, ready } = session(tokens.record, client, [B])
+    await ready
+    expect((await s.fetch(`${B}reports`)).status).toBe(200)
+    // The refresh token of this public client is bound to the key: the session refreshes with it.
+    const refreshed = await s.accessToken({ minTtlMs: Number.POSITIVE_INFINITY })
+    expect(decodeJwt(refreshed)).toMatchObject({ cnf: { jkt } })
+    expect(tokenRequests(since, 'refresh_token')).toEqual([
+      { status: 200, error: undefined, jkt, nonce: false },
+    ])
   }, 30_000)
 
   it('an opaque DPoP-bound token, checked by the guard through introspection', async () => {

@@ -103,10 +103,6 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
   const par = values.par === true ? true : provider.par
   if (values.par === true && mode !== 'browser')
     throw new UsageError('--par is for the browser login: add --browser')
-  if (mode === 'password' && ((dpop !== undefined && dpop !== false) || resource !== undefined))
-    throw new UsageError(
-      '--password logins take neither --dpop nor --resource (nor the provider’s dpop and resource settings)',
-    )
   const base = {
     metadata: as,
     client,
@@ -152,14 +148,7 @@ export async function run(ctx: Context, { values }: { values: Record<string, unk
         : await ctx.prompt('User name: ', { flag: '--username' })
     const password =
       ctx.env.KEYFOB_PASSWORD || (await ctx.prompt('Password: ', { flag: '$KEYFOB_PASSWORD', secret: true }))
-    tokensSet = await flows.passwordLogin({
-      metadata: as,
-      client,
-      signal: ctx.signal,
-      ...(scope ? { scope } : {}),
-      username,
-      password,
-    })
+    tokensSet = await flows.passwordLogin({ ...base, username, password })
   }
 
   const key = tokenKeyOf(provider.issuer, client.clientId, accountOf(selection, current))
