@@ -42,6 +42,13 @@ export interface GatewayRuntime {
    * CPU per request in JWT mode). Default: `c.req.header`.
    */
   readonly requestHeader?: (c: Context, name: string) => string | undefined
+  /**
+   * The request-target exactly as the client sent it (on Node, `IncomingMessage.url`), before
+   * URL parsing resolved its dot segments; the gateway refuses it with a 400 when it is ambiguous
+   * (an encoded `/`, `\\` or `.`, a NUL, a dot segment). Default: the path of `c.req.url`, which Deno and Bun have already
+   * normalised (`/a/../b` arrives as `/b`).
+   */
+  readonly requestTarget?: (c: Context) => string | undefined
   /** Where access-log lines go; default `console.log`. */
   readonly log?: (line: string) => void
   /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
@@ -161,14 +168,34 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     return c.json(state, state.ready ? 200 : 503)
   })
   if (metadata) app.get(metadata.path, metadata.handler)
-  app.use('*', async (c, next) => {
-    // The raw path: `/geo%61pi` is not under `/geoapi` (Hono's `c.req.path` would decode it).
+  const requestTarget = runtime.requestTarget
+  app.use('*', async function path(c, next) {
+    // Every decision is made on the raw path, the very string the upstream receives: `/geo%61pi`
+    // is not under `/geoapi`, and `/openapi/..%2Fcollections` is not under a public `/openapi/*`
+    // (Hono's `c.req.path` decodes percent-escapes; an upstream may decode more of them).
     const href = c.req.url
     const [start, pathEnd] = pathOf(href)
     const path = href.slice(start, pathEnd)
+    const target = requestTarget?.(c)
+    let raw = path
+    if (target !== undefined && target.charCodeAt(0) === 47) {
+      const query = target.indexOf('?')
+      raw = query === -1 ? target : target.slice(0, query)
+    }
+    const ambiguous = pathAmbiguity(raw)
+    if (ambiguous !== undefined) {
+      return c.json(
+        {
+          error: 'invalid_request',
+          error_description: `the request path contains ${ambiguous}, which servers decode differently: send the path without it`,
+        },
+        400,
+      )
+    }
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
       return c.json({ error: 'not_found', error_description: `nothing is served outside ${mount}` }, 404)
     }
+    c.req.path = path
     return next()
   })
   for (const middleware of protect) app.use('*', middleware)
@@ -483,6 +510,42 @@ function pathOf(href: string): [start: number, pathEnd: number, end: number] {
   if (start === -1 || start > end) start = end
   const query = href.indexOf('?', start)
   return [start, query === -1 || query > end ? end : query, end]
+}
+
+const ENCODED = /%(?:2[fF]|5[cC]|2[eE]|00)|%(?![0-9A-Fa-f]{2})/
+
+/**
+ * Why a raw request path is ambiguous, or `undefined` when it is not: an encoded `/`, `\\` or `.`
+ * (`%2F`, `%5C`, `%2E`), an encoded or literal NUL, a literal `\\`, a `%` not followed by two
+ * hex digits, or a `.` or `..` segment. Such paths mean one resource to the gateway and another to
+ * an upstream that decodes or normalises differently, so the gateway refuses them with a 400
+ * before any decision (as Envoy's `path_with_escaped_slashes_action: REJECT_REQUEST` does).
+ *
+ * @param path - The path as sent, without the query.
+ * @returns A short description of the first ambiguity found, or `undefined`.
+ * @example
+ * ```ts
+ * pathAmbiguity('/openapi/..%2Fcollections') // 'an encoded "/", "\\", "." or NUL (%2F)'
+ * pathAmbiguity('/collections/obs/items') // undefined
+ * ```
+ */
+export function pathAmbiguity(path: string): string | undefined {
+  if (path.indexOf('%') !== -1) {
+    const match = ENCODED.exec(path)
+    if (match) {
+      return match[0] === '%'
+        ? 'a "%" not followed by two hex digits'
+        : `an encoded "/", "\\", "." or NUL (${match[0].toUpperCase()})`
+    }
+  }
+  if (path.indexOf('\\') !== -1) return 'a "\\"'
+  if (path.indexOf('\0') !== -1) return 'a NUL character'
+  if (path.indexOf('/.') !== -1) {
+    for (const segment of path.split('/')) {
+      if (segment === '.' || segment === '..') return `a "${segment}" segment`
+    }
+  }
+  return undefined
 }
 
 function joinPath(base: string, rest: string): string {

@@ -160,6 +160,7 @@ export async function serveNode(
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
     clientHeaders: (c) => (c.env as NodeBindings).incoming.headers,
     requestHeader: (c, name) => rawHeader((c.env as NodeBindings).incoming.rawHeaders, name),
+    requestTarget: (c) => (c.env as NodeBindings).incoming.url,
     ...(options.log ? { log: options.log } : {}),
   })
   const server = await new Promise<Server>((resolve, reject) => {
