@@ -3,6 +3,7 @@ import {
   type AuthInfo,
   apiKeyAuth,
   type ClaimCheck,
+  type DpopOptions,
   type GuardEvent,
   guard,
   jwtAuth,
@@ -122,7 +123,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     'x-forwarded-proto',
     'x-forwarded-host',
     'x-forwarded-prefix',
-    ...(settings.forwardCredential ? [] : ['authorization', lower(settings.apiKeyHeader)]),
+    ...(settings.forwardCredential ? [] : ['authorization', 'dpop', lower(settings.apiKeyHeader)]),
     ...Object.values(identity).filter((h) => h !== ''),
   ])
   const clientHeaders = runtime.clientHeaders ?? ((c: Context) => headersOf(c.req.raw.headers))
@@ -131,6 +132,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   const onEvent = (event: GuardEvent, c: Context) => {
     c.set('decision', event)
   }
+  const dpop = dpopOptions(settings)
   const issuers = [settings.jwtIssuer, settings.oidcIssuer].filter((i): i is string => i !== undefined)
   const metadata =
     settings.resource !== undefined
@@ -138,6 +140,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
           resource: settings.resource,
           authorizationServers: issuers,
           ...(settings.scopes ? { scopesSupported: settings.scopes } : {}),
+          ...(dpop ? { dpop } : {}),
         })
       : undefined
   if (settings.cedarPolicies !== undefined && runtime.cedar === undefined) {
@@ -146,7 +149,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
       '--cedar-policies needs the Cedar engine: build it with cedarEngine(settings) and pass it as runtime.cedar (serveNode, serveWeb and the bins do)',
     )
   }
-  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar)
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar, dpop)
   const openapi = openApiOptions(settings)
   const bufferedForward = fetchForwarder()
 
@@ -306,8 +309,12 @@ function protection(
   fetchImpl: typeof fetch,
   resourceMetadata: string | undefined,
   cedar: PolicyEngine | undefined,
+  dpop: DpopOptions | undefined,
 ): MiddlewareHandler[] {
-  const challenge = resourceMetadata !== undefined ? { resourceMetadata } : {}
+  const challenge = {
+    ...(resourceMetadata !== undefined ? { resourceMetadata } : {}),
+    ...(dpop !== undefined ? { dpop } : {}),
+  }
   const schemes: SchemeMiddleware[] = []
   if (settings.apiKeyEnvPrefix !== undefined) {
     schemes.push(
@@ -396,6 +403,26 @@ function protection(
   return list
 }
 
+/** The guard's `dpop` option for the settings, or `undefined` when DPoP is off. */
+function dpopOptions(settings: GatewaySettings): DpopOptions | undefined {
+  if (!settings.dpop) return undefined
+  return {
+    ...(settings.dpopRequired ? { required: true } : {}),
+    ...(settings.publicOrigin !== undefined ? { publicOrigin: settings.publicOrigin } : {}),
+    ...(settings.dpopNonce
+      ? { nonce: settings.dpopNonceSecret !== undefined ? { secret: settings.dpopNonceSecret } : true }
+      : {}),
+  }
+}
+
+/** DPoP as OpenAPI can say it: an `http` scheme whose name RFC 9449 registered with IANA. */
+const dpopScheme: SecurityScheme = {
+  type: 'http',
+  scheme: 'DPoP',
+  description:
+    'A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof header signed by the key the token is bound to',
+}
+
 /** The security schemes the settings imply, and which documented operations are public. */
 function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
   const groups: Record<string, SecurityScheme>[] = []
@@ -404,9 +431,10 @@ function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
     groups.push({ ApiKey: { type: 'apiKey', in: 'header', name: settings.apiKeyHeader } })
   }
   if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
-    const group: Record<string, SecurityScheme> = {
-      BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-    }
+    const group: Record<string, SecurityScheme> = settings.dpopRequired
+      ? {}
+      : { BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+    if (settings.dpop) group.DPoP = dpopScheme
     if (settings.tokenUrl !== undefined) {
       group.OAuth2ClientCredentials = {
         type: 'oauth2',
@@ -426,7 +454,8 @@ function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
         type: 'openIdConnect',
         openIdConnectUrl: `${settings.oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
       },
-      OIDCBearer: { type: 'http', scheme: 'bearer' },
+      ...(settings.dpopRequired ? {} : { OIDCBearer: { type: 'http', scheme: 'bearer' } as const }),
+      ...(settings.dpop ? { DPoP: dpopScheme } : {}),
     })
   }
   const rules = settings.public.map((entry) => {
@@ -601,6 +630,9 @@ function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): s
         ]
           .filter(Boolean)
           .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
+        (settings.dpop
+          ? `, DPoP ${settings.dpopRequired ? 'required' : 'accepted'}${settings.dpopNonce ? ' with nonces' : ''}${settings.publicOrigin !== undefined ? ` (htu ${settings.publicOrigin})` : ''}`
+          : '') +
         (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
         (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
         (settings.cedarPolicies !== undefined ? `, Cedar ${settings.cedarPolicies}` : '') +

@@ -1,5 +1,6 @@
 /** The Node runtime: node:http streaming forwarder, graceful shutdown, node:cluster workers. @module */
 import cluster from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import {
   Agent as HttpAgent,
@@ -276,8 +277,13 @@ async function primary(settings: GatewaySettings): Promise<number> {
   let crashes = 0
   let stopping = false
   let failure: { message: string; code: number } | undefined
+  // Workers must accept each other's DPoP nonces: without a configured secret they share one.
+  const workerEnv =
+    settings.dpopNonce && settings.dpopNonceSecret === undefined
+      ? { KEYFOB_GUARD_DPOP_NONCE_SECRET: randomBytes(32).toString('base64url') }
+      : undefined
   const fork = () => {
-    const worker = cluster.fork()
+    const worker = cluster.fork(workerEnv)
     startedAt.set(worker.id, performance.now())
   }
   for (let i = 0; i < settings.workers; i++) fork()
