@@ -3,6 +3,8 @@
  * made here with jose, server nonces from a shared secret, `htu` on the configured public origin.
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { createServer, request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -144,4 +146,72 @@ describe('keyfob-guard with --dpop --dpop-nonce --public-origin', () => {
     ) as string
     expect(doc.paths[protectedPath]?.get?.security).toContainEqual({ DPoP: [] })
   })
+})
+
+describe('keyfob-guard --workers 2 --dpop-nonce without a configured secret', () => {
+  it('the workers accept each other’s nonces (the primary hands them one secret)', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+    const running = await start([
+      '--upstream',
+      upstream.url,
+      '--port',
+      String(port),
+      '--jwt-issuer',
+      idp.issuer,
+      '--jwt-audience',
+      AUDIENCE,
+      '--dpop',
+      '--dpop-nonce',
+      '--workers',
+      '2',
+    ])
+    try {
+      const token = await boundToken()
+      /** One request on a new connection (node:cluster hands connections to the workers in turn). */
+      const once = async (nonce?: string) => {
+        const htu = `http://127.0.0.1:${port}/echo`
+        const dpop = await proof('GET', htu, token, nonce)
+        return new Promise<{ status: number; nonce: string | undefined }>((resolve, reject) => {
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/echo',
+              agent: false,
+              headers: { authorization: `DPoP ${token}`, dpop },
+            },
+            (res) => {
+              res.resume()
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  nonce: res.headers['dpop-nonce'] as string | undefined,
+                }),
+              )
+            },
+          )
+          req.on('error', reject)
+          req.end()
+        })
+      }
+      // Workers come up after the primary's line: retry briefly (bounded) until one answers.
+      let first: { status: number; nonce: string | undefined } | undefined
+      for (let i = 0; i < 50 && first?.status !== 401; i++) {
+        first = await once().catch(() => undefined)
+        if (first?.status !== 401) await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(first?.status).toBe(401)
+      const nonce = first?.nonce as string
+      const statuses: number[] = []
+      for (let i = 0; i < 8; i++) statuses.push((await once(nonce)).status)
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200])
+    } finally {
+      expect(await stop(running)).toBe(0)
+    }
+  }, 30_000)
 })
