@@ -36,9 +36,9 @@ export function settingsOf(
   }
 }
 
-/** Prints why the gateway could not start; 2 for a setting the guard refuses, else 1. */
-export function startFailure(error: unknown): number {
-  process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+/** Prints (unless `print` is false) why the gateway could not start; 2 for a setting the guard refuses, else 1. */
+export function startFailure(error: unknown, print = true): number {
+  if (print) process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
   return isGuardError(error) ? 2 : 1
 }
 

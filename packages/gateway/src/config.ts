@@ -88,6 +88,23 @@ export interface GatewaySettings {
   readonly resource?: string
   /** The upstream's OpenAPI path, relative to the mount; default `/openapi`. */
   readonly openapiPath: string
+  /** JWT and OIDC modes accept DPoP-bound tokens (`Authorization: DPoP` with a `DPoP` proof, RFC 9449) next to Bearer. */
+  readonly dpop: boolean
+  /** Only DPoP-bound tokens: `Bearer` is refused (implies `dpop`). */
+  readonly dpopRequired: boolean
+  /** Hand out DPoP nonces (RFC 9449 §9) and accept only proofs with a recent one. */
+  readonly dpopNonce: boolean
+  /**
+   * The secret DPoP nonces are derived from (at least 32 characters), the same on every instance;
+   * give it in the environment (`KEYFOB_GUARD_DPOP_NONCE_SECRET`). Without it one process makes
+   * a random one, and `--workers` share the primary's.
+   */
+  readonly dpopNonceSecret?: string
+  /**
+   * The origin clients call the gateway at (`https://api.example`), for the DPoP proof's `htu`
+   * behind a TLS terminator or load balancer; default the URL the gateway received.
+   */
+  readonly publicOrigin?: string
   /** The environment API keys are read from (files, then the process environment). */
   readonly env: Readonly<Record<string, string | undefined>>
 }
@@ -202,6 +219,27 @@ const OPTIONS: readonly Option[] = [
     kind: 'string',
     help: "the upstream's OpenAPI path under the mount (default /openapi)",
   },
+  {
+    key: 'dpop',
+    kind: 'boolean',
+    help: 'JWT/OIDC modes: accept DPoP-bound tokens with a DPoP proof (RFC 9449)',
+  },
+  {
+    key: 'dpopRequired',
+    kind: 'boolean',
+    help: 'JWT/OIDC modes: accept only DPoP-bound tokens (implies --dpop)',
+  },
+  { key: 'dpopNonce', kind: 'boolean', help: 'hand out DPoP nonces and require them in proofs' },
+  {
+    key: 'dpopNonceSecret',
+    kind: 'string',
+    help: 'the shared nonce secret, >= 32 characters (set KEYFOB_GUARD_DPOP_NONCE_SECRET, not a flag)',
+  },
+  {
+    key: 'publicOrigin',
+    kind: 'string',
+    help: 'the origin clients call, e.g. https://api.example (DPoP htu behind a proxy)',
+  },
 ]
 
 const DEFAULTS = {
@@ -224,6 +262,9 @@ const DEFAULTS = {
   workers: 1,
   accessLog: true,
   openapiPath: '/openapi',
+  dpop: false,
+  dpopRequired: false,
+  dpopNonce: false,
 } as const
 
 /** `jwtIssuer` → `--jwt-issuer`. */
@@ -543,7 +584,35 @@ function check(s: GatewaySettings): GatewaySettings {
     )
   }
   if (!s.openapiPath.startsWith('/')) throw usage('--openapi-path must start with /')
-  return { ...s, mount }
+  const dpop = s.dpop || s.dpopRequired || s.dpopNonce
+  if (dpop && !jwt && s.oidcIssuer === undefined) {
+    throw usage(
+      '--dpop, --dpop-required and --dpop-nonce apply to tokens: they need --jwt-issuer or --oidc-issuer',
+    )
+  }
+  if (s.dpopNonceSecret !== undefined && s.dpopNonceSecret.length < 32) {
+    throw usage(
+      `${envOf('dpopNonceSecret')} must be at least 32 characters (a random value, the same on every instance)`,
+    )
+  }
+  if (s.publicOrigin !== undefined) {
+    let url: URL | undefined
+    try {
+      url = new URL(s.publicOrigin)
+    } catch {
+      url = undefined
+    }
+    if (
+      url === undefined ||
+      (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+      url.origin !== s.publicOrigin.replace(/\/$/, '')
+    ) {
+      throw usage(
+        `--public-origin ${JSON.stringify(s.publicOrigin)} must be a bare origin such as https://api.example (no path, query or credentials)`,
+      )
+    }
+  }
+  return { ...s, mount, dpop }
 }
 
 function missing(message: string): GatewayError {

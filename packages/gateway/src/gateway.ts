@@ -3,6 +3,7 @@ import {
   type AuthInfo,
   apiKeyAuth,
   type ClaimCheck,
+  type DpopOptions,
   type GuardEvent,
   guard,
   jwtAuth,
@@ -42,6 +43,13 @@ export interface GatewayRuntime {
    * CPU per request in JWT mode). Default: `c.req.header`.
    */
   readonly requestHeader?: (c: Context, name: string) => string | undefined
+  /**
+   * The request-target exactly as the client sent it (on Node, `IncomingMessage.url`), before
+   * URL parsing resolved its dot segments; the gateway refuses it with a 400 when it is ambiguous
+   * (an encoded `/`, `\\` or `.`, a NUL, a dot segment). Default: the path of `c.req.url`, which Deno and Bun have already
+   * normalised (`/a/../b` arrives as `/b`).
+   */
+  readonly requestTarget?: (c: Context) => string | undefined
   /** Where access-log lines go; default `console.log`. */
   readonly log?: (line: string) => void
   /** The `fetch` for JWKS, discovery, introspection, OPA and readiness; default `globalThis.fetch`. */
@@ -115,7 +123,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     'x-forwarded-proto',
     'x-forwarded-host',
     'x-forwarded-prefix',
-    ...(settings.forwardCredential ? [] : ['authorization', lower(settings.apiKeyHeader)]),
+    ...(settings.forwardCredential ? [] : ['authorization', 'dpop', lower(settings.apiKeyHeader)]),
     ...Object.values(identity).filter((h) => h !== ''),
   ])
   const clientHeaders = runtime.clientHeaders ?? ((c: Context) => headersOf(c.req.raw.headers))
@@ -124,6 +132,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   const onEvent = (event: GuardEvent, c: Context) => {
     c.set('decision', event)
   }
+  const dpop = dpopOptions(settings)
   const issuers = [settings.jwtIssuer, settings.oidcIssuer].filter((i): i is string => i !== undefined)
   const metadata =
     settings.resource !== undefined
@@ -131,6 +140,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
           resource: settings.resource,
           authorizationServers: issuers,
           ...(settings.scopes ? { scopesSupported: settings.scopes } : {}),
+          ...(dpop ? { dpop } : {}),
         })
       : undefined
   if (settings.cedarPolicies !== undefined && runtime.cedar === undefined) {
@@ -139,7 +149,7 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
       '--cedar-policies needs the Cedar engine: build it with cedarEngine(settings) and pass it as runtime.cedar (serveNode, serveWeb and the bins do)',
     )
   }
-  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar)
+  const protect = protection(settings, publicPaths, onEvent, fetchImpl, metadata?.url, runtime.cedar, dpop)
   const openapi = openApiOptions(settings)
   const bufferedForward = fetchForwarder()
 
@@ -161,14 +171,34 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     return c.json(state, state.ready ? 200 : 503)
   })
   if (metadata) app.get(metadata.path, metadata.handler)
-  app.use('*', async (c, next) => {
-    // The raw path: `/geo%61pi` is not under `/geoapi` (Hono's `c.req.path` would decode it).
+  const requestTarget = runtime.requestTarget
+  app.use('*', async function path(c, next) {
+    // Every decision is made on the raw path, the very string the upstream receives: `/geo%61pi`
+    // is not under `/geoapi`, and `/openapi/..%2Fcollections` is not under a public `/openapi/*`
+    // (Hono's `c.req.path` decodes percent-escapes; an upstream may decode more of them).
     const href = c.req.url
     const [start, pathEnd] = pathOf(href)
     const path = href.slice(start, pathEnd)
+    const target = requestTarget?.(c)
+    let raw = path
+    if (target !== undefined && target.charCodeAt(0) === 47) {
+      const query = target.indexOf('?')
+      raw = query === -1 ? target : target.slice(0, query)
+    }
+    const ambiguous = pathAmbiguity(raw)
+    if (ambiguous !== undefined) {
+      return c.json(
+        {
+          error: 'invalid_request',
+          error_description: `the request path contains ${ambiguous}, which servers decode differently: send the path without it`,
+        },
+        400,
+      )
+    }
     if (mount !== '' && path !== mount && !path.startsWith(`${mount}/`)) {
       return c.json({ error: 'not_found', error_description: `nothing is served outside ${mount}` }, 404)
     }
+    c.req.path = path
     return next()
   })
   for (const middleware of protect) app.use('*', middleware)
@@ -279,8 +309,12 @@ function protection(
   fetchImpl: typeof fetch,
   resourceMetadata: string | undefined,
   cedar: PolicyEngine | undefined,
+  dpop: DpopOptions | undefined,
 ): MiddlewareHandler[] {
-  const challenge = resourceMetadata !== undefined ? { resourceMetadata } : {}
+  const challenge = {
+    ...(resourceMetadata !== undefined ? { resourceMetadata } : {}),
+    ...(dpop !== undefined ? { dpop } : {}),
+  }
   const schemes: SchemeMiddleware[] = []
   if (settings.apiKeyEnvPrefix !== undefined) {
     schemes.push(
@@ -369,6 +403,26 @@ function protection(
   return list
 }
 
+/** The guard's `dpop` option for the settings, or `undefined` when DPoP is off. */
+function dpopOptions(settings: GatewaySettings): DpopOptions | undefined {
+  if (!settings.dpop) return undefined
+  return {
+    ...(settings.dpopRequired ? { required: true } : {}),
+    ...(settings.publicOrigin !== undefined ? { publicOrigin: settings.publicOrigin } : {}),
+    ...(settings.dpopNonce
+      ? { nonce: settings.dpopNonceSecret !== undefined ? { secret: settings.dpopNonceSecret } : true }
+      : {}),
+  }
+}
+
+/** DPoP as OpenAPI can say it: an `http` scheme whose name RFC 9449 registered with IANA. */
+const dpopScheme: SecurityScheme = {
+  type: 'http',
+  scheme: 'DPoP',
+  description:
+    'A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof header signed by the key the token is bound to',
+}
+
 /** The security schemes the settings imply, and which documented operations are public. */
 function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
   const groups: Record<string, SecurityScheme>[] = []
@@ -377,9 +431,10 @@ function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
     groups.push({ ApiKey: { type: 'apiKey', in: 'header', name: settings.apiKeyHeader } })
   }
   if (settings.jwtIssuer !== undefined || settings.jwksUrl !== undefined) {
-    const group: Record<string, SecurityScheme> = {
-      BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-    }
+    const group: Record<string, SecurityScheme> = settings.dpopRequired
+      ? {}
+      : { BearerJWT: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+    if (settings.dpop) group.DPoP = dpopScheme
     if (settings.tokenUrl !== undefined) {
       group.OAuth2ClientCredentials = {
         type: 'oauth2',
@@ -399,7 +454,8 @@ function openApiOptions(settings: GatewaySettings): PatchOpenApiOptions {
         type: 'openIdConnect',
         openIdConnectUrl: `${settings.oidcIssuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
       },
-      OIDCBearer: { type: 'http', scheme: 'bearer' },
+      ...(settings.dpopRequired ? {} : { OIDCBearer: { type: 'http', scheme: 'bearer' } as const }),
+      ...(settings.dpop ? { DPoP: dpopScheme } : {}),
     })
   }
   const rules = settings.public.map((entry) => {
@@ -485,6 +541,42 @@ function pathOf(href: string): [start: number, pathEnd: number, end: number] {
   return [start, query === -1 || query > end ? end : query, end]
 }
 
+const ENCODED = /%(?:2[fF]|5[cC]|2[eE]|00)|%(?![0-9A-Fa-f]{2})/
+
+/**
+ * Why a raw request path is ambiguous, or `undefined` when it is not: an encoded `/`, `\\` or `.`
+ * (`%2F`, `%5C`, `%2E`), an encoded or literal NUL, a literal `\\`, a `%` not followed by two
+ * hex digits, or a `.` or `..` segment. Such paths mean one resource to the gateway and another to
+ * an upstream that decodes or normalises differently, so the gateway refuses them with a 400
+ * before any decision (as Envoy's `path_with_escaped_slashes_action: REJECT_REQUEST` does).
+ *
+ * @param path - The path as sent, without the query.
+ * @returns A short description of the first ambiguity found, or `undefined`.
+ * @example
+ * ```ts
+ * pathAmbiguity('/openapi/..%2Fcollections') // 'an encoded "/", "\\", "." or NUL (%2F)'
+ * pathAmbiguity('/collections/obs/items') // undefined
+ * ```
+ */
+export function pathAmbiguity(path: string): string | undefined {
+  if (path.indexOf('%') !== -1) {
+    const match = ENCODED.exec(path)
+    if (match) {
+      return match[0] === '%'
+        ? 'a "%" not followed by two hex digits'
+        : `an encoded "/", "\\", "." or NUL (${match[0].toUpperCase()})`
+    }
+  }
+  if (path.indexOf('\\') !== -1) return 'a "\\"'
+  if (path.indexOf('\0') !== -1) return 'a NUL character'
+  if (path.indexOf('/.') !== -1) {
+    for (const segment of path.split('/')) {
+      if (segment === '.' || segment === '..') return `a "${segment}" segment`
+    }
+  }
+  return undefined
+}
+
 function joinPath(base: string, rest: string): string {
   const trimmed = base.endsWith('/') ? base.slice(0, -1) : base
   if (rest === '') return trimmed === '' ? '/' : trimmed
@@ -538,6 +630,9 @@ function summaryOf(settings: GatewaySettings, publicPaths: readonly string[]): s
         ]
           .filter(Boolean)
           .join(modes.length > 1 ? ` ${settings.combine} ` : '') +
+        (settings.dpop
+          ? `, DPoP ${settings.dpopRequired ? 'required' : 'accepted'}${settings.dpopNonce ? ' with nonces' : ''}${settings.publicOrigin !== undefined ? ` (htu ${settings.publicOrigin})` : ''}`
+          : '') +
         (settings.scopes?.length ? `, scopes ${settings.scopes.join(' ')}` : '') +
         (settings.claims?.length ? `, claims ${settings.claims.join(',')}` : '') +
         (settings.cedarPolicies !== undefined ? `, Cedar ${settings.cedarPolicies}` : '') +

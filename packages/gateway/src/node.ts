@@ -1,5 +1,6 @@
 /** The Node runtime: node:http streaming forwarder, graceful shutdown, node:cluster workers. @module */
 import cluster from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import {
   Agent as HttpAgent,
@@ -160,6 +161,7 @@ export async function serveNode(
     clientAddress: (c) => (c.env as NodeBindings).incoming.socket.remoteAddress,
     clientHeaders: (c) => (c.env as NodeBindings).incoming.headers,
     requestHeader: (c, name) => rawHeader((c.env as NodeBindings).incoming.rawHeaders, name),
+    requestTarget: (c) => (c.env as NodeBindings).incoming.url,
     ...(options.log ? { log: options.log } : {}),
   })
   const server = await new Promise<Server>((resolve, reject) => {
@@ -223,6 +225,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     running = await serveNode(settings)
   } catch (error) {
+    if (cluster.isWorker && process.send) {
+      // The primary prints it once and stops, instead of every worker printing it in a loop.
+      const failure: StartFailure = {
+        type: START_FAILED,
+        message: `keyfob-guard: ${(error as Error).message}`,
+        code: startFailure(error, false),
+      }
+      await new Promise<void>((resolve) => process.send?.(failure, undefined, {}, () => resolve()))
+      return failure.code
+    }
     return startFailure(error)
   }
   if (cluster.isPrimary) announce(running.gateway.summary, running.port)
@@ -230,7 +242,28 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return 0
 }
 
-/** The cluster primary: forks the workers, passes SIGTERM on, returns when all have exited. */
+const START_FAILED = 'keyfob-guard:start-failed'
+
+/** What a worker that could not start tells the primary before it exits. */
+interface StartFailure {
+  readonly type: typeof START_FAILED
+  readonly message: string
+  readonly code: number
+}
+
+/** The first restart of a crashed worker waits this long; each further crash in a row doubles it. */
+const RESTART_DELAY_MS = 100
+/** The longest wait before a restart. */
+const MAX_RESTART_DELAY_MS = 10_000
+/** A worker that ran this long without a crash resets the back-off. */
+const STABLE_MS = 30_000
+
+/**
+ * The cluster primary: forks the workers, passes SIGTERM on, returns when all have exited. A worker
+ * that exits before it ever listened (a port in use, a setting refused) stops the whole command
+ * with that worker's error, printed once; one that crashes later is restarted after a delay that
+ * doubles with each crash in a row (100 ms up to 10 s).
+ */
 async function primary(settings: GatewaySettings): Promise<number> {
   const cedar = await cedarEngine(settings, (path) => readFileSync(path, 'utf8'))
   const summary = createGateway(settings, {
@@ -238,29 +271,66 @@ async function primary(settings: GatewaySettings): Promise<number> {
     forward: async () => new Response(null),
   }).summary
   process.stderr.write(`${summary} (${settings.workers} workers)\n`)
-  for (let i = 0; i < settings.workers; i++) cluster.fork()
+  const listened = new Set<number>()
+  const startedAt = new Map<number, number>()
+  const restarts = new Set<ReturnType<typeof setTimeout>>()
+  let crashes = 0
   let stopping = false
-  cluster.on('exit', (worker, code) => {
-    if (!stopping && code !== 0) {
-      process.stderr.write(
-        `keyfob-guard: worker ${worker.process.pid} exited with ${code}; starting another\n`,
-      )
-      cluster.fork()
-    }
-  })
+  let failure: { message: string; code: number } | undefined
+  // Workers must accept each other's DPoP nonces: without a configured secret they share one.
+  const workerEnv =
+    settings.dpopNonce && settings.dpopNonceSecret === undefined
+      ? { KEYFOB_GUARD_DPOP_NONCE_SECRET: randomBytes(32).toString('base64url') }
+      : undefined
+  const fork = () => {
+    const worker = cluster.fork(workerEnv)
+    startedAt.set(worker.id, performance.now())
+  }
+  for (let i = 0; i < settings.workers; i++) fork()
   return new Promise<number>((resolve) => {
     // The primary holds no socket of its own (the workers' IPC channels do not keep it alive).
     const alive = setInterval(() => {}, 1 << 30)
     const stop = () => {
       stopping = true
+      for (const timer of restarts) clearTimeout(timer)
+      restarts.clear()
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
-    cluster.on('exit', () => {
+    cluster.on('listening', (worker) => {
+      listened.add(worker.id)
+    })
+    cluster.on('message', (_worker, message: Partial<StartFailure> | null) => {
+      if (message?.type !== START_FAILED || failure !== undefined) return
+      failure = { message: String(message.message), code: Number(message.code) || 1 }
+    })
+    cluster.on('exit', (worker, code, signal) => {
+      const started = startedAt.get(worker.id) ?? performance.now()
+      startedAt.delete(worker.id)
+      if (!stopping && !listened.has(worker.id)) {
+        // It never served: restarting it would fail the same way, in a loop.
+        failure ??= {
+          message: `keyfob-guard: worker ${worker.process.pid} exited with ${signal ?? code} before it listened`,
+          code: 1,
+        }
+        process.stderr.write(`${failure.message}\n`)
+        stop()
+      } else if (!stopping && (code !== 0 || signal !== null)) {
+        crashes = performance.now() - started > STABLE_MS ? 1 : crashes + 1
+        const delay = Math.min(RESTART_DELAY_MS * 2 ** (crashes - 1), MAX_RESTART_DELAY_MS)
+        process.stderr.write(
+          `keyfob-guard: worker ${worker.process.pid} exited with ${signal ?? code}; starting another in ${delay} ms\n`,
+        )
+        const timer = setTimeout(() => {
+          restarts.delete(timer)
+          if (!stopping) fork()
+        }, delay)
+        restarts.add(timer)
+      }
       if (stopping && Object.keys(cluster.workers ?? {}).length === 0) {
         clearInterval(alive)
-        resolve(0)
+        resolve(failure?.code ?? 0)
       }
     })
   })

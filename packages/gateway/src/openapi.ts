@@ -5,7 +5,8 @@ export type SecurityScheme =
   | { readonly type: 'apiKey'; readonly in: 'header'; readonly name: string; readonly description?: string }
   | {
       readonly type: 'http'
-      readonly scheme: 'bearer'
+      /** `bearer`, or `DPoP` (registered in IANA's HTTP Authentication Scheme registry by RFC 9449). */
+      readonly scheme: 'bearer' | 'DPoP'
       readonly bearerFormat?: string
       readonly description?: string
     }

@@ -258,3 +258,52 @@ describe('fastgeoapi .env', () => {
     expect(refused({ ...base, ENV_STATE: 'staging' }).message).toContain('ENV_STATE must be dev or prod')
   })
 })
+
+describe('DPoP settings', () => {
+  const jwt = [
+    '--upstream',
+    'http://127.0.0.1:5000',
+    '--jwt-issuer',
+    'https://idp.example',
+    '--jwt-audience',
+    'a',
+  ]
+  const settings = (argv: readonly string[], env: Record<string, string> = {}): GatewaySettings => {
+    const loaded = loadConfig({ argv, env })
+    if (loaded.help) throw new Error('unexpected --help')
+    return loaded.settings
+  }
+  const codeOf = (argv: readonly string[], env: Record<string, string> = {}): string | undefined => {
+    try {
+      loadConfig({ argv, env })
+      return undefined
+    } catch (error) {
+      return error instanceof GatewayError ? error.code : String(error)
+    }
+  }
+
+  it('reads --dpop, --dpop-required (which implies --dpop), --dpop-nonce and the secret from the environment', () => {
+    expect(settings(jwt).dpop).toBe(false)
+    const required = settings(
+      [...jwt, '--dpop-required', '--dpop-nonce', '--public-origin', 'https://api.example'],
+      {
+        KEYFOB_GUARD_DPOP_NONCE_SECRET: 's'.repeat(32),
+      },
+    )
+    expect(required.dpop).toBe(true)
+    expect(required.dpopRequired).toBe(true)
+    expect(required.dpopNonce).toBe(true)
+    expect(required.dpopNonceSecret).toBe('s'.repeat(32))
+    expect(required.publicOrigin).toBe('https://api.example')
+    expect(settings(jwt, { KEYFOB_GUARD_DPOP: 'true' }).dpop).toBe(true)
+  })
+
+  it('refuses DPoP without a token mode, a short nonce secret and a public origin with a path', () => {
+    expect(codeOf(['--upstream', 'http://127.0.0.1:5000', '--allow-unauthenticated', '--dpop'])).toBe(
+      'ERR_USAGE',
+    )
+    expect(codeOf([...jwt, '--dpop-nonce'], { KEYFOB_GUARD_DPOP_NONCE_SECRET: 'short' })).toBe('ERR_USAGE')
+    expect(codeOf([...jwt, '--dpop', '--public-origin', 'https://api.example/geoapi'])).toBe('ERR_USAGE')
+    expect(codeOf([...jwt, '--dpop', '--public-origin', 'ftp://api.example'])).toBe('ERR_USAGE')
+  })
+})

@@ -124,6 +124,27 @@ describe('keyfob-guard in API-key mode', () => {
     expect(lines().map((l) => l.reason)).toContain('invalid_api_key')
   })
 
+  it('refuses encoded "/", "\\" and "." in the path with a 400 before the guard, and decides on the path it forwards', async () => {
+    const { gateway } = gatewayFrom([...keyMode(), '--public', 'GET /,GET /openapi/*,GET /conformance'], {
+      env: keyEnv,
+    })
+    for (const path of [
+      '/geoapi/openapi/..%2Fcollections',
+      '/geoapi/conformance%2f..%2fcollections',
+      '/geoapi/openapi/%2e%2e%2fcollections',
+      '/geoapi/openapi%5c..%5ccollections',
+      '/geoapi/openapi/x%00',
+    ]) {
+      const res = await call(gateway, path, { headers: { 'x-api-key': API_KEY } })
+      expect({ path, status: res.status }).toEqual({ path, status: 400 })
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_request')
+    }
+    // `c%6fnformance` is not the public `conformance`: the guard sees the path the upstream gets.
+    expect((await call(gateway, '/geoapi/c%6fnformance')).status).toBe(401)
+    const echoed = await call(gateway, '/geoapi/echo', { headers: { 'x-api-key': API_KEY } })
+    expect(((await echoed.json()) as { path: string }).path).toBe('/echo')
+  })
+
   it('writes one JSON access-log line per request, never with the key or the query string', async () => {
     const { gateway, raw, lines } = gatewayFrom(keyMode(), { env: keyEnv })
     await call(gateway, '/geoapi/collections?token=secret-in-query', { headers: { 'x-api-key': API_KEY } })

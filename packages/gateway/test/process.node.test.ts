@@ -1,4 +1,5 @@
 /** The keyfob-guard binary as a real process over loopback: startup, refusals, SIGTERM, workers. */
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -161,6 +162,69 @@ describe('keyfob-guard as a process', () => {
         if (status !== 200) await new Promise((r) => setTimeout(r, 100))
       }
       expect(status).toBe(200)
+    } finally {
+      expect(await stop(running)).toBe(0)
+    }
+  }, 30_000)
+  it('--workers: a worker that cannot listen stops the command with its error, printed once (no restart loop)', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const { port } = taken.address() as AddressInfo
+    try {
+      const result = await refuse([
+        '--upstream',
+        upstream.url,
+        '--port',
+        String(port),
+        '--allow-unauthenticated',
+        '--workers',
+        '2',
+      ])
+      expect(result.code).toBe(1)
+      expect(result.stderr.match(/EADDRINUSE/g)).toHaveLength(1)
+      expect(result.stderr).not.toContain('starting another')
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
+  }, 30_000)
+
+  it('--workers: a worker that crashes after it listened is restarted after a back-off', async () => {
+    const running = await start([
+      '--upstream',
+      upstream.url,
+      '--port',
+      '0',
+      '--allow-unauthenticated',
+      '--workers',
+      '2',
+    ])
+    try {
+      // The workers are the primary's children (Linux /proc); wait (bounded) for both.
+      const children = () =>
+        readFileSync(`/proc/${running.child.pid}/task/${running.child.pid}/children`, 'utf8')
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number)
+      let workers: number[] = []
+      for (let i = 0; i < 100 && workers.length < 2; i++) {
+        workers = children()
+        if (workers.length < 2) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(workers).toHaveLength(2)
+      // Give the workers time to listen (bounded): a worker killed before it listened stops all.
+      await new Promise((r) => setTimeout(r, 1000))
+      process.kill(workers[0] as number, 'SIGKILL')
+      let replaced = false
+      for (let i = 0; i < 100 && !replaced; i++) {
+        const now = children()
+        replaced = now.length === 2 && !now.includes(workers[0] as number)
+        if (!replaced) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(replaced).toBe(true)
+      expect(running.stderr()).toContain(
+        `worker ${workers[0]} exited with SIGKILL; starting another in 100 ms`,
+      )
     } finally {
       expect(await stop(running)).toBe(0)
     }
