@@ -276,6 +276,7 @@ async function primary(settings: GatewaySettings): Promise<number> {
   const restarts = new Set<ReturnType<typeof setTimeout>>()
   let crashes = 0
   let stopping = false
+  let announced = false
   let failure: { message: string; code: number } | undefined
   // Workers must accept each other's DPoP nonces: without a configured secret they share one.
   const workerEnv =
@@ -300,6 +301,11 @@ async function primary(settings: GatewaySettings): Promise<number> {
     process.on('SIGINT', stop)
     cluster.on('listening', (worker) => {
       listened.add(worker.id)
+      // Once, when the first generation is up: the startup line above is written before the forks.
+      if (listened.size === settings.workers && !announced) {
+        announced = true
+        process.stderr.write(`keyfob-guard: ${settings.workers} workers listening\n`)
+      }
     })
     cluster.on('message', (_worker, message: Partial<StartFailure> | null) => {
       if (message?.type !== START_FAILED || failure !== undefined) return

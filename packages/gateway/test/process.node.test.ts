@@ -212,8 +212,10 @@ describe('keyfob-guard as a process', () => {
         if (workers.length < 2) await new Promise((r) => setTimeout(r, 50))
       }
       expect(workers).toHaveLength(2)
-      // Give the workers time to listen (bounded): a worker killed before it listened stops all.
-      await new Promise((r) => setTimeout(r, 1000))
+      // A worker killed before it listened stops all: wait (bounded) until the primary says both do.
+      for (let i = 0; i < 400 && !running.stderr().includes('2 workers listening'); i++)
+        await new Promise((r) => setTimeout(r, 50))
+      expect(running.stderr()).toContain('keyfob-guard: 2 workers listening')
       process.kill(workers[0] as number, 'SIGKILL')
       let replaced = false
       for (let i = 0; i < 100 && !replaced; i++) {
