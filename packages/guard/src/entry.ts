@@ -92,10 +92,18 @@ export function createEntry(
     owners.set(c.req.raw, token)
     c.set('auth', outcome.auth)
     if (onEvent) emit(onEvent, c, scheme?.name ?? name, allowEvent(outcome.auth))
-    if (outcome.headers === undefined) return next()
+    const headers = outcome.headers
+    if (headers === undefined) return next()
+    // Before the route, so a route that writes its response itself (a streaming proxy on Node)
+    // finds them among the context's prepared headers (`c.res.headers`) …
+    for (const key in headers) c.header(key, headers[key] as string)
     await next()
-    // After the route: c.header on a finished response re-wraps it, so even a proxied one gets it.
-    for (const [key, value] of Object.entries(outcome.headers)) c.header(key, value)
+    // … and after it, for a route that returned its own Response in place of the prepared one:
+    // c.header on a finished response re-wraps it.
+    for (const key in headers) {
+      const value = headers[key] as string
+      if (c.res.headers.get(key) !== value) c.header(key, value)
+    }
   }
   // Named after the factory, as Hono's middlewares are (`jwtAuth`, `guard`, …), for stack traces.
   Object.defineProperty(entry, 'name', { value: name })
