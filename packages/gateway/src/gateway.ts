@@ -20,7 +20,14 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { type GatewaySettings, modesOf } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { type PatchOpenApiOptions, patchOpenApi, type SecurityScheme } from './openapi.ts'
-import { endToEnd, type Forwarder, fetchForwarder, headersOf, UpstreamError } from './proxy.ts'
+import {
+  endToEnd,
+  type Forwarder,
+  fetchForwarder,
+  headersOf,
+  UpstreamError,
+  type UpstreamRequest,
+} from './proxy.ts'
 import { createReadiness, type Readiness } from './readiness.ts'
 import { fastgeoapiOpa } from './userinfo.ts'
 
@@ -228,7 +235,15 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
     headers['x-forwarded-host'] = typeof host === 'string' ? host : href.slice(href.indexOf('//') + 2, start)
     if (mount !== '') headers['x-forwarded-prefix'] = mount
     try {
-      const request = { upstream, path, method: c.req.method, headers, timeoutMs: settings.upstreamTimeoutMs }
+      const request: UpstreamRequest = {
+        upstream,
+        path,
+        method: c.req.method,
+        headers,
+        timeoutMs: settings.upstreamTimeoutMs,
+        // Only the guard's DPoP nonces prepare response headers: other set-ups skip the lookup.
+        responseHeaders: settings.dpopNonce ? c.res.headers : undefined,
+      }
       if (
         (c.req.method === 'GET' || c.req.method === 'HEAD') &&
         (rest === settings.openapiPath || rest === `${settings.openapiPath}/`)

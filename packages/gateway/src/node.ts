@@ -90,7 +90,9 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, endToEnd(response.headers))
+        const headers = endToEnd(response.headers)
+        if (request.responseHeaders !== undefined) prepare(headers, request.responseHeaders)
+        outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, headers)
         response.pipe(outgoing)
         response.on('error', () => outgoing.destroy())
         outgoing.on('close', () => {
@@ -104,6 +106,21 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
       if (request.method === 'GET' || request.method === 'HEAD') upstream.end()
       else incoming.pipe(upstream)
     })
+}
+
+/** Sets the context's prepared headers over the upstream's (`set-cookie` added to theirs). */
+function prepare(headers: Record<string, string | string[]>, prepared: Headers): void {
+  prepared.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value
+  })
+  const cookies = prepared.getSetCookie()
+  if (cookies.length > 0) {
+    const upstream = headers['set-cookie']
+    headers['set-cookie'] = [
+      ...(upstream === undefined ? [] : typeof upstream === 'string' ? [upstream] : upstream),
+      ...cookies,
+    ]
+  }
 }
 
 /** Every value of header `name` in `node:http`'s raw list, joined with `, ` as `Headers.get` joins them. */

@@ -146,6 +146,13 @@ export interface UpstreamRequest {
   readonly headers: Readonly<Record<string, string | readonly string[]>>
   /** How long to wait for the upstream's response headers. */
   readonly timeoutMs: number
+  /**
+   * Headers the gateway's middlewares prepared for the client's response (a renewed `DPoP-Nonce`),
+   * set over the upstream's. Given only when a middleware may prepare some; a forwarder that
+   * returns a `Response` may ignore it (Hono adds them), one that writes the response itself
+   * ({@link nodeForwarder}) must write them.
+   */
+  readonly responseHeaders?: Headers | undefined
 }
 
 /**

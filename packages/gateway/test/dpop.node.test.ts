@@ -2,7 +2,7 @@
  * DPoP through the real gateway process: DPoP-bound tokens from the mock IdP (`cnf.jkt`), proofs
  * made here with jose, server nonces from a shared secret, `htu` on the configured public origin.
  */
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash, createHmac, randomUUID } from 'node:crypto'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
@@ -99,6 +99,37 @@ describe('keyfob-guard with --dpop --dpop-nonce --public-origin', () => {
     expect(headers.authorization).toBeUndefined()
     expect(headers.dpop).toBeUndefined()
     expect(headers['x-auth-request-user']).toBe('alice')
+  })
+
+  it('hands the renewed nonce out on the successful answer to a proof with the previous one (RFC 9449 §8.2)', async () => {
+    const token = await boundToken()
+    const htu = `${PUBLIC_ORIGIN}/geoapi/echo`
+    const current = (
+      await fetch(`${gateway.url}/geoapi/echo`, {
+        headers: { authorization: `DPoP ${token}`, dpop: await proof('GET', htu, token) },
+      })
+    ).headers.get('dpop-nonce')
+    expect(current).toBeTruthy()
+    // The nonce of the period before (stateless nonces: HMAC of the shared secret and the period
+    // number, 300 s periods by default), as a client that fetched its nonce a while ago holds it.
+    const period = Math.floor(Date.now() / 300_000)
+    const previous = createHmac('sha256', SECRET)
+      .update(`dpop-nonce.${period - 1}`)
+      .digest('base64url')
+    expect(previous).not.toBe(current)
+    const answer = await fetch(`${gateway.url}/geoapi/echo`, {
+      headers: { authorization: `DPoP ${token}`, dpop: await proof('GET', htu, token, previous) },
+    })
+    expect(answer.status).toBe(200)
+    expect(answer.headers.get('dpop-nonce')).toBe(current)
+    await answer.body?.cancel()
+    // A proof with the current nonce needs no renewal.
+    const fresh = await fetch(`${gateway.url}/geoapi/echo`, {
+      headers: { authorization: `DPoP ${token}`, dpop: await proof('GET', htu, token, current as string) },
+    })
+    expect(fresh.status).toBe(200)
+    expect(fresh.headers.get('dpop-nonce')).toBeNull()
+    await fresh.body?.cancel()
   })
 
   it('refuses a proof for the listening URL instead of the public origin, a replayed proof and the bound token as Bearer', async () => {

@@ -8,8 +8,13 @@ import type { AuthInfo, Denial, EntryOptions, GuardScheme, SchemeOutcome } from 
 /** How several schemes combine in one entry point. */
 export type Combine = 'first-present' | 'all'
 
-/** Which entry point authenticated a request, so a second one on the same request is caught. */
-const owners = new WeakMap<Request, object>()
+/**
+ * Which entry point authenticated a request, so a second one on the same request is caught: a
+ * symbol-keyed mark on the `Request` itself (a plain property write, where a `WeakMap` entry per
+ * request cost an ephemeron for the garbage collector to trace).
+ */
+const OWNER: unique symbol = Symbol('keyfob.guard.owner')
+type Owned = Request & { [OWNER]?: object }
 
 /** Builds the middleware for one entry point. */
 export function createEntry(
@@ -45,8 +50,10 @@ export function createEntry(
   }
   const missing = (): Denial => (schemes.length === 1 ? (schemes[0]?.missing ?? MISSING) : MISSING)
 
+  const only = schemes.length === 1 ? (schemes[0] as GuardScheme) : undefined
+
   async function authenticate(c: Context): Promise<{ outcome: SchemeOutcome; scheme?: GuardScheme }> {
-    if (combine === 'first-present' || schemes.length === 1) {
+    if (combine === 'first-present') {
       const scheme = schemes.find((s) => s.present(c))
       if (!scheme) return { outcome: { ok: false, denial: missing() } }
       return { outcome: await scheme.authenticate(c), scheme }
@@ -76,7 +83,8 @@ export function createEntry(
       const answer = await corsPreflight(c, async () => {})
       return answer instanceof Response ? answer : c.body(null, 204)
     }
-    const owner = owners.get(c.req.raw)
+    const raw = c.req.raw as Owned
+    const owner = raw[OWNER]
     if (owner === token) return next()
     if (owner !== undefined) {
       throw new GuardError(
@@ -84,18 +92,34 @@ export function createEntry(
         `${name}: this request was already authenticated by another guard middleware; two schemes stacked on one route do not say how they combine. Use guard({ schemes: [...], combine: 'first-present' | 'all' }) instead`,
       )
     }
-    const { outcome, scheme } = await authenticate(c)
+    let outcome: SchemeOutcome
+    let scheme: GuardScheme | undefined
+    if (only !== undefined) {
+      // One scheme (jwtAuth, apiKeyAuth, … on their own): no combining, no wrapper promise.
+      if (only.present(c)) {
+        scheme = only
+        outcome = await only.authenticate(c)
+      } else outcome = { ok: false, denial: missing() }
+    } else ({ outcome, scheme } = await authenticate(c))
     if (!outcome.ok) {
       emit(onEvent, c, scheme?.name ?? name, denialEvent(outcome.denial))
       return deny(c, outcome.denial, challenges(scheme, outcome.denial))
     }
-    owners.set(c.req.raw, token)
+    raw[OWNER] = token
     c.set('auth', outcome.auth)
     if (onEvent) emit(onEvent, c, scheme?.name ?? name, allowEvent(outcome.auth))
-    if (outcome.headers === undefined) return next()
+    const headers = outcome.headers
+    if (headers === undefined) return next()
+    // Before the route, so a route that writes its response itself (a streaming proxy on Node)
+    // finds them among the context's prepared headers (`c.res.headers`) …
+    for (const key in headers) c.header(key, headers[key] as string)
     await next()
-    // After the route: c.header on a finished response re-wraps it, so even a proxied one gets it.
-    for (const [key, value] of Object.entries(outcome.headers)) c.header(key, value)
+    // … and after it, for a route that returned its own Response in place of the prepared one:
+    // c.header on a finished response re-wraps it.
+    for (const key in headers) {
+      const value = headers[key] as string
+      if (c.res.headers.get(key) !== value) c.header(key, value)
+    }
   }
   // Named after the factory, as Hono's middlewares are (`jwtAuth`, `guard`, …), for stack traces.
   Object.defineProperty(entry, 'name', { value: name })

@@ -65,18 +65,28 @@ export function compilePublicPaths(
     const methods = method === undefined ? undefined : new Set(method === 'GET' ? ['GET', 'HEAD'] : [method])
     return { methods, segments, rest }
   })
+  // Per request: one split, and only once a rule's method matches; no closures.
   return (method, path) => {
-    const actual = path.split('/').slice(1)
-    return rules.some((rule) => {
-      if (rule.methods && !rule.methods.has(method)) return false
-      if (rule.rest ? actual.length <= rule.segments.length : actual.length !== rule.segments.length) {
-        return false
+    let actual: string[] | undefined
+    for (const rule of rules) {
+      if (rule.methods && !rule.methods.has(method)) continue
+      actual ??= path.split('/')
+      // actual[0] is the empty string before the leading "/".
+      const count = actual.length - 1
+      const segments = rule.segments
+      if (rule.rest ? count <= segments.length : count !== segments.length) continue
+      let matched = true
+      for (let i = 0; i < segments.length; i++) {
+        const s = segments[i] as string
+        const a = actual[i + 1] as string
+        if (s.startsWith(':') ? a.length === 0 : s !== a) {
+          matched = false
+          break
+        }
       }
-      return rule.segments.every((s, i) => {
-        const a = actual[i] as string
-        return s.startsWith(':') ? a.length > 0 : s === a
-      })
-    })
+      if (matched) return true
+    }
+    return false
   }
 }
 
