@@ -3,13 +3,12 @@
  * made here with jose, server nonces from a shared secret, `htu` on the configured public origin.
  */
 import { createHash, createHmac, randomUUID } from 'node:crypto'
-import { createServer, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { request } from 'node:http'
 import { type MockIdpServer, serve } from '@keyfob/mock-idp'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AUDIENCE, type LoopbackServer, openapiDocument, startServer, upstreamHandler } from './helpers.ts'
-import { type Running, start, stop } from './spawn.ts'
+import { freePort, type Running, start, stop } from './spawn.ts'
 
 const PUBLIC_ORIGIN = 'https://api.example'
 const SECRET = 'a-shared-nonce-secret-of-at-least-32-characters'
@@ -181,12 +180,7 @@ describe('keyfob-guard with --dpop --dpop-nonce --public-origin', () => {
 
 describe('keyfob-guard --workers 2 --dpop-nonce without a configured secret', () => {
   it('the workers accept each other’s nonces (the primary hands them one secret)', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo
-        probe.close(() => resolve(port))
-      })
-    })
+    const port = await freePort()
     const running = await start([
       '--upstream',
       upstream.url,

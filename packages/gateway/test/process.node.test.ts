@@ -4,7 +4,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_KEY, type LoopbackServer, startHeldUpstream, startServer, upstreamHandler } from './helpers.ts'
-import { refuse, start, stop } from './spawn.ts'
+import { freePort, refuse, start, stop } from './spawn.ts'
 
 let upstream: LoopbackServer
 beforeAll(async () => {
@@ -135,12 +135,7 @@ describe('keyfob-guard as a process', () => {
   }, 30_000)
 
   it('--workers 2 serves through node:cluster and stops cleanly on SIGTERM', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo
-        probe.close(() => resolve(port))
-      })
-    })
+    const port = await freePort()
     const running = await start([
       '--upstream',
       upstream.url,

@@ -1,6 +1,8 @@
 /** Node-only test helpers: keyfob-guard as a child process (Node, Deno or Bun), its exit, its memory. */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT: string = fileURLToPath(new URL('../../../', import.meta.url))
@@ -87,4 +89,14 @@ export function stop(running: Running): Promise<number | null> {
 export function rssKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1])
+}
+
+/** A loopback port free right now (for `--workers`, whose `--port 0` each worker would pick anew). */
+export function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
 }
