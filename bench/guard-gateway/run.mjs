@@ -1,20 +1,29 @@
 // keyfob-guard (the gateway, JWT mode) vs the same upstream reached directly vs a plain Node reverse
 // proxy without auth (http-proxy), in the same run. Each server is its own process; autocannon
 // (10 connections, keep-alive) drives them in interleaved rounds, the order rotated each round so no
-// peer always runs after the same one. The token is an RS256 JWT from the mock IdP, reused (as a
-// client does), so the guard's verified-token cache answers after the first request.
+// peer always runs after the same one. Every peer gets the very same requests: the bearer token (an
+// RS256 JWT from the mock IdP, reused as a client does, so the guard's verified-token cache answers
+// after the first request) goes to all of them; only keyfob-guard checks it.
+//
+// On Linux with `taskset` and two or more CPUs, the proxy under test runs on a CPU of its own and the
+// load generator and upstream share another: throughput then measures what a proxy does with one
+// core, instead of how three processes happened to share two. Each measured slice is preceded by a
+// short warm-up of the same peer, because an idle process on these machines loses its hot pages to
+// the kernel's reclaim between turns (DAMON pageout) and would pay for that inside the slice.
 // Targets: keyfob-guard throughput >= 0.8x the plain proxy's; added p50 <= 1 ms over it.
 // Writes bench/results/guard-gateway.json.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@keyfob/mock-idp'
 import autocannon from 'autocannon'
 import { median, writeResult } from '../lib.mjs'
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5)
-const ROUNDS = Number(process.env.BENCH_RUNS ?? 4)
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 2)
+const ROUNDS = Number(process.env.BENCH_RUNS ?? 10)
+/** The warm-up of a peer right before each of its measured slices. */
+const ROUND_WARM_UP_S = Number(process.env.BENCH_ROUND_WARM_UP_S ?? 1)
 // Long enough for every peer's hot code to be optimised before it is measured: the gateway has far
 // more of it (Hono, the guard, jose) than http-proxy, and V8's compiler threads count in its CPU.
 const WARM_UP_S = Number(process.env.BENCH_WARM_UP_S ?? 3)
@@ -31,10 +40,22 @@ function cpuMs(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
+/**
+ * CPU pinning: `taskset` on Linux with two or more CPUs. This process (autocannon and the mock IdP)
+ * and the upstream get CPU 0; every proxy under test gets CPU 1 (they take turns, never run at once).
+ */
+const pinned =
+  process.platform === 'linux' &&
+  availableParallelism() >= 2 &&
+  process.env.BENCH_PIN !== '0' &&
+  spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]).status === 0
+
 const children = []
-/** Starts a process and resolves with the first port it prints (stdout) or announces (stderr). */
-function start(args, pattern) {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+/** Starts a process (on `cpu` when pinned) and resolves with the first port it prints (stdout) or announces (stderr). */
+function start(args, pattern, cpu) {
+  const child = pinned
+    ? spawn('taskset', ['-c', String(cpu), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   start.last = child
   return new Promise((resolve, reject) => {
@@ -58,10 +79,10 @@ const token = await idp.idp.control.tokens.sign(
   { typ: 'JWT' },
 )
 try {
-  const upstreamPort = await start([servers, 'upstream'], /^(\d+)$/m)
+  const upstreamPort = await start([servers, 'upstream'], /^(\d+)$/m, 0)
   const upstreamPid = start.last.pid
   const upstream = `http://127.0.0.1:${upstreamPort}`
-  const plainPort = await start([servers, 'plain-proxy', upstream], /^(\d+)$/m)
+  const plainPort = await start([servers, 'plain-proxy', upstream], /^(\d+)$/m, 1)
   const plainPid = start.last.pid
   const gatewayPort = await start(
     [
@@ -81,6 +102,7 @@ try {
       '--no-access-log',
     ],
     /http:\/\/127\.0\.0\.1:(\d+)\//,
+    1,
   )
   const gatewayPid = start.last.pid
   // `pid`: the process whose CPU time per request is reported (the proxy, or the upstream itself).
@@ -92,15 +114,14 @@ try {
     },
     'keyfob-guard, JWT mode': {
       url: `http://127.0.0.1:${gatewayPort}/geoapi/collections/obs/items`,
-      headers: { authorization: `Bearer ${token}` },
       pid: gatewayPid,
     },
   }
+  const headers = { authorization: `Bearer ${token}` }
   const run = (peer, duration) =>
     new Promise((resolve, reject) =>
-      autocannon(
-        { url: peer.url, headers: peer.headers ?? {}, connections: CONNECTIONS, duration },
-        (error, result) => (error ? reject(error) : resolve(result)),
+      autocannon({ url: peer.url, headers, connections: CONNECTIONS, duration }, (error, result) =>
+        error ? reject(error) : resolve(result),
       ),
     )
   // Warm-up: JIT, keep-alive sockets, the JWKS fetch and the verified-token cache.
@@ -114,6 +135,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const order = [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)]
     for (const [name, peer] of order) {
+      if (ROUND_WARM_UP_S > 0) await run(peer, ROUND_WARM_UP_S)
       const cpuBefore = cpuMs(peer.pid)
       const result = await run(peer, DURATION_S)
       const cpuAfter = cpuMs(peer.pid)
@@ -154,10 +176,14 @@ try {
   const addedP50OverPlainMs = guard.p50Ms - plain.p50Ms
   const report = {
     benchmark:
-      'GET through keyfob-guard (JWT mode, RS256, token reused) vs upstream direct vs http-proxy without auth; separate processes, autocannon 10 connections',
+      'GET through keyfob-guard (JWT mode, RS256, token reused) vs upstream direct vs http-proxy without auth; the same requests (bearer token included) to each; separate processes, autocannon 10 connections',
     node: process.version,
+    pinned: pinned
+      ? 'proxy under test alone on CPU 1; autocannon, mock IdP and upstream on CPU 0 (taskset)'
+      : false,
     durationSeconds: DURATION_S,
     warmUpSeconds: WARM_UP_S,
+    roundWarmUpSeconds: ROUND_WARM_UP_S,
     rounds: ROUNDS,
     connections: CONNECTIONS,
     peers: summary,

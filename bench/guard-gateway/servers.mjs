@@ -26,4 +26,4 @@ if (role === 'upstream') {
   throw new Error(`unknown role ${role}`)
 }
 server.listen(0, '127.0.0.1', () => console.log(server.address().port))
-process.on('SIGTERM', () => server.close(() => process.exit(0)))
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)))

@@ -136,9 +136,12 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   const clientHeaders = runtime.clientHeaders ?? ((c: Context) => headersOf(c.req.raw.headers))
   const ready = createReadiness(settings, fetchImpl)
 
-  const onEvent = (event: GuardEvent, c: Context) => {
-    c.set('decision', event)
-  }
+  // The guard's decisions feed the access log only: without it, no event is built per request.
+  const onEvent = settings.accessLog
+    ? (event: GuardEvent, c: Context) => {
+        c.set('decision', event)
+      }
+    : undefined
   const dpop = dpopOptions(settings)
   const issuers = [settings.jwtIssuer, settings.oidcIssuer].filter((i): i is string => i !== undefined)
   const metadata =
@@ -162,16 +165,6 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
 
   const app = new Hono<Vars>()
   if (settings.accessLog) app.use('*', accessLog(log))
-  const requestHeader = runtime.requestHeader
-  if (requestHeader) {
-    app.use('*', async function requestHeaders(c, next) {
-      const all = c.req.header.bind(c.req)
-      // Hono reads one header through `c.req.header(name)`; answer it from the runtime's own parse.
-      c.req.header = ((name?: string) =>
-        name === undefined ? all() : requestHeader(c, name)) as typeof c.req.header
-      await next()
-    })
-  }
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', async (c) => {
     const state = await ready()
@@ -179,7 +172,14 @@ export function createGateway(settings: GatewaySettings, runtime: GatewayRuntime
   })
   if (metadata) app.get(metadata.path, metadata.handler)
   const requestTarget = runtime.requestTarget
+  const requestHeader = runtime.requestHeader
   app.use('*', async function path(c, next) {
+    if (requestHeader) {
+      const all = c.req.header.bind(c.req)
+      // Hono reads one header through `c.req.header(name)`; answer it from the runtime's own parse.
+      c.req.header = ((name?: string) =>
+        name === undefined ? all() : requestHeader(c, name)) as typeof c.req.header
+    }
     // Every decision is made on the raw path, the very string the upstream receives: `/geo%61pi`
     // is not under `/geoapi`, and `/openapi/..%2Fcollections` is not under a public `/openapi/*`
     // (Hono's `c.req.path` decodes percent-escapes; an upstream may decode more of them).
@@ -320,7 +320,7 @@ export async function cedarEngine(
 function protection(
   settings: GatewaySettings,
   publicPaths: readonly string[],
-  onEvent: (event: GuardEvent, c: Context) => void,
+  onEvent: ((event: GuardEvent, c: Context) => void) | undefined,
   fetchImpl: typeof fetch,
   resourceMetadata: string | undefined,
   cedar: PolicyEngine | undefined,
@@ -369,12 +369,13 @@ function protection(
     )
   }
   if (schemes.length === 0) return []
+  const events = onEvent ? { onEvent } : {}
   const list: MiddlewareHandler[] = [
     guard({
       schemes,
       ...(settings.combine !== undefined ? { combine: settings.combine } : {}),
       publicPaths,
-      onEvent,
+      ...(onEvent ? { onEvent } : {}),
     }) as MiddlewareHandler,
   ]
   // Authorization runs only on requests the guard authenticated: a public path carries no caller.
@@ -383,7 +384,7 @@ function protection(
     (c, next) =>
       c.get('auth') ? middleware(c, next) : next()
   if (settings.scopes !== undefined && settings.scopes.length > 0) {
-    list.push(authenticatedOnly(requireScopes(settings.scopes, { onEvent }) as MiddlewareHandler))
+    list.push(authenticatedOnly(requireScopes(settings.scopes, events) as MiddlewareHandler))
   }
   if (settings.claims !== undefined && settings.claims.length > 0) {
     const checks: Record<string, ClaimCheck> = {}
@@ -395,9 +396,9 @@ function protection(
         .map((v) => (v === 'true' ? true : v === 'false' ? false : v))
       checks[entry.slice(0, eq)] = values.length === 1 ? (values[0] as string | boolean) : values
     }
-    list.push(authenticatedOnly(requireClaims(checks, { onEvent }) as MiddlewareHandler))
+    list.push(authenticatedOnly(requireClaims(checks, events) as MiddlewareHandler))
   }
-  if (cedar !== undefined) list.push(authenticatedOnly(policy(cedar, { onEvent }) as MiddlewareHandler))
+  if (cedar !== undefined) list.push(authenticatedOnly(policy(cedar, events) as MiddlewareHandler))
   if (settings.opaUrl !== undefined) {
     const engine =
       settings.opaInput === 'fastgeoapi' && settings.oidcIssuer !== undefined
@@ -413,7 +414,7 @@ function protection(
             fetch: fetchImpl,
             ...(settings.mount !== '' ? { pathPrefix: settings.mount } : {}),
           })
-    list.push(authenticatedOnly(policy(engine, { onEvent }) as MiddlewareHandler))
+    list.push(authenticatedOnly(policy(engine, events) as MiddlewareHandler))
   }
   return list
 }

@@ -3,32 +3,27 @@ import cluster from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import {
+  createServer,
   Agent as HttpAgent,
   request as httpRequest,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
   type RequestOptions,
   type Server,
-  type ServerResponse,
 } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { announce, settingsOf, startFailure, untilSignal } from './cli.ts'
 import type { GatewaySettings } from './config.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
-import { endToEnd, type Forwarder, timeoutError, unreachableError } from './proxy.ts'
-
-type NodeBindings = { incoming: IncomingMessage; outgoing: ServerResponse }
+import { ALREADY_SENT, type NodeBindings, nodeListener } from './listener.ts'
+import { endToEndRaw, type Forwarder, timeoutError, unreachableError } from './proxy.ts'
 
 /**
  * A {@link Forwarder} over `node:http`: the client's request stream is piped to the upstream and
  * the upstream's response piped back, with Node's backpressure and a keep-alive agent, so memory
  * stays flat whatever the body size and compressed bodies pass untouched. The wait for response
  * headers is one timer the forwarder holds (no abort signals). Used by {@link serveNode}; it
- * needs `@hono/node-server`'s bindings (`c.env.incoming`, `c.env.outgoing`) and must not be used
- * elsewhere.
+ * needs the bindings its listener passes (`c.env.incoming`, `c.env.outgoing`, as
+ * `@hono/node-server` passes them too) and must not be used elsewhere.
  *
  * @param agentOptions - Sockets per upstream host; default 256.
  * @returns The forwarder.
@@ -46,6 +41,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
   // The upstream is parsed once; its request options are computed once per upstream URL.
   let target: URL | undefined
   let base: RequestOptions = {}
+  let host = ''
   let send: typeof httpRequest = httpRequest
   return (c, request) =>
     new Promise<Response>((resolve, reject) => {
@@ -60,14 +56,20 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           port: target.port === '' ? (https ? 443 : 80) : Number(target.port),
           agent: https ? agents.https : agents.http,
         }
+        // What Node would send as Host (the upstream's host, its port unless the default).
+        host = target.host
+      }
+      // Headers as a flat list: Node validates and writes them in one pass, where an object costs
+      // a setHeader (and its bookkeeping) per header. A list gets no automatic Host: it is the first.
+      const headers: string[] = ['host', host]
+      const prepared = request.headers
+      for (const name in prepared) {
+        const value = prepared[name] as string | readonly string[]
+        if (typeof value === 'string') headers.push(name, value)
+        else for (const v of value) headers.push(name, v)
       }
       let answered = false
-      const upstream = send({
-        ...base,
-        method: request.method,
-        path: request.path,
-        headers: request.headers as OutgoingHttpHeaders,
-      })
+      const upstream = send({ ...base, method: request.method, path: request.path, headers })
       const timer = setTimeout(() => {
         if (answered) return
         answered = true
@@ -90,8 +92,7 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
           return
         }
         answered = true
-        const headers = endToEnd(response.headers)
-        if (request.responseHeaders !== undefined) prepare(headers, request.responseHeaders)
+        const headers = endToEndRaw(response.rawHeaders, request.responseHeaders)
         outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, headers)
         response.pipe(outgoing)
         response.on('error', () => outgoing.destroy())
@@ -100,27 +101,12 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
         })
         // Hono sees the status for the access log; the body is already on its way.
         c.set('upstreamStatus' as never, response.statusCode as never)
-        resolve(RESPONSE_ALREADY_SENT)
+        resolve(ALREADY_SENT)
       })
       incoming.on('aborted', () => upstream.destroy())
       if (request.method === 'GET' || request.method === 'HEAD') upstream.end()
       else incoming.pipe(upstream)
     })
-}
-
-/** Sets the context's prepared headers over the upstream's (`set-cookie` added to theirs). */
-function prepare(headers: Record<string, string | string[]>, prepared: Headers): void {
-  prepared.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value
-  })
-  const cookies = prepared.getSetCookie()
-  if (cookies.length > 0) {
-    const upstream = headers['set-cookie']
-    headers['set-cookie'] = [
-      ...(upstream === undefined ? [] : typeof upstream === 'string' ? [upstream] : upstream),
-      ...cookies,
-    ]
-  }
 }
 
 /** Every value of header `name` in `node:http`'s raw list, joined with `, ` as `Headers.get` joins them. */
@@ -181,13 +167,30 @@ export async function serveNode(
     requestTarget: (c) => (c.env as NodeBindings).incoming.url,
     ...(options.log ? { log: options.log } : {}),
   })
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: gateway.fetch, port: settings.port, hostname: settings.hostname }, () =>
-      resolve(s as Server),
-    ) as Server
-    s.once('error', reject)
+  let port = settings.port
+  const log = options.log ?? ((line: string) => console.log(line))
+  const server = createServer(
+    nodeListener(gateway.fetch, {
+      defaultHost: () =>
+        settings.hostname.includes(':') ? `[${settings.hostname}]:${port}` : `${settings.hostname}:${port}`,
+      log: (error) =>
+        log(
+          JSON.stringify({
+            level: 'error',
+            message: (error as Error)?.message,
+            name: (error as Error)?.name,
+          }),
+        ),
+    }),
+  )
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(settings.port, settings.hostname, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
-  const port = (server.address() as AddressInfo).port
+  port = (server.address() as AddressInfo).port
   return {
     gateway,
     server,

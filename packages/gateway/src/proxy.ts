@@ -21,6 +21,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** The header names a `Connection` value lists (lower case), or `undefined` for none. */
 function connectionListed(value: string | readonly string[] | undefined): ReadonlySet<string> | undefined {
   if (value === undefined) return undefined
+  // What nearly every client sends names no other header: no set to build and search.
+  if (typeof value === 'string' && /^(?:keep-alive|close)$/i.test(value)) return undefined
   const names = new Set<string>()
   for (const name of (typeof value === 'string' ? value : value.join(',')).split(',')) {
     const trimmed = name.trim().toLowerCase()
@@ -79,6 +81,36 @@ export function endToEnd(
     if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) || listed?.has(name)) continue
     out[name] = typeof value === 'string' ? value : name === 'set-cookie' ? [...value] : value.join(', ')
   }
+  return out
+}
+
+/**
+ * The end-to-end headers of `node:http`'s raw list (`[name, value, name, value, …]`, as received:
+ * case, order and repeats kept) as a list of the same shape for `writeHead`: hop-by-hop headers
+ * and those `Connection` lists left out, and `prepared` set over them (`set-cookie` added to the
+ * upstream's). One pass over the strings, without the header object Node would build. @internal
+ */
+export function endToEndRaw(raw: readonly string[], prepared?: Headers): string[] {
+  let listed: ReadonlySet<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      const more = connectionListed(raw[i + 1] as string)
+      if (more) listed = listed ? new Set([...listed, ...more]) : more
+    }
+  }
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue
+    if (prepared !== undefined && lower !== 'set-cookie' && prepared.has(lower)) continue
+    out.push(name, raw[i + 1] as string)
+  }
+  // Iteration yields each prepared `set-cookie` on its own.
+  prepared?.forEach((value, name) => {
+    out.push(name, value)
+  })
   return out
 }
 

@@ -36,6 +36,11 @@ export class BoundedCache<V extends object> {
     this.#lru.set(key, { untilMs, value: deepFreeze(value) })
   }
 
+  /** The value of `key`, expired or not, without counting as a use. */
+  peek(key: string): V | undefined {
+    return this.#lru.peek(key)?.value
+  }
+
   /** Forgets `key`. */
   delete(key: string): void {
     this.#lru.delete(key)

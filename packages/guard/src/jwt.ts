@@ -143,6 +143,8 @@ export interface JwtAuthOptions extends JwtValidationOptions, EntryOptions {
 /** A configured JWT verifier: the part {@link jwtAuth} and {@link oidcAuth} share. @internal */
 export interface JwtVerifier {
   verify(token: string): Promise<SchemeOutcome>
+  /** Whether this exact token was verified before (so its syntax is known to be valid). */
+  seen(token: string): boolean
 }
 
 /** Validates the claim options and builds a verifier over a key source. @internal */
@@ -227,6 +229,7 @@ export function createJwtVerifier(
   }
 
   return {
+    seen: (token) => cache?.seen(token) ?? false,
     async verify(token: string): Promise<SchemeOutcome> {
       if (token.length > maxTokenLength) {
         return {
@@ -283,6 +286,19 @@ export function createJwtVerifier(
 }
 
 /**
+ * How many characters from its end a verified token is filed under. A `Map` lookup hashes its key,
+ * and hashing a whole token (hundreds to thousands of characters, a new string on every request)
+ * cost more than the rest of a cache hit; the end of a signature is as unpredictable as all of it.
+ * Entries keep the whole token and a hit needs it to match exactly, so two tokens ending alike only
+ * take each other's place.
+ */
+const KEY_LENGTH = 64
+
+function keyOf(token: string): string {
+  return token.length > KEY_LENGTH ? token.slice(-KEY_LENGTH) : token
+}
+
+/**
  * Verified tokens, by the exact token string, with the `kid` that verified each. A hit is only
  * served while that key is still in the key set: when a refetched JWKS (a new object from jose)
  * no longer holds the `kid` (or the token had none), the entry is dropped and the token is
@@ -290,6 +306,7 @@ export function createJwtVerifier(
  */
 class VerifiedTokens {
   readonly #cache: BoundedCache<{
+    readonly token: string
     readonly auth: AuthInfo<Record<string, unknown>>
     readonly kid: string | undefined
     readonly keySet: number
@@ -320,15 +337,21 @@ class VerifiedTokens {
   }
 
   get(token: string, nowMs: number): AuthInfo<Record<string, unknown>> | undefined {
-    const entry = this.#cache.get(token, nowMs)
-    if (!entry) return undefined
+    const key = keyOf(token)
+    const entry = this.#cache.get(key, nowMs)
+    if (entry === undefined || entry.token !== token) return undefined
     const generation = this.#current()
     if (entry.keySet === generation) return entry.auth
     if (entry.kid === undefined || !this.#kids.has(entry.kid)) {
-      this.#cache.delete(token)
+      this.#cache.delete(key)
       return undefined
     }
     return entry.auth
+  }
+
+  /** Whether `token` was verified once (it may have expired since): its syntax needs no second look. */
+  seen(token: string): boolean {
+    return this.#cache.peek(keyOf(token))?.token === token
   }
 
   set(
@@ -339,7 +362,7 @@ class VerifiedTokens {
     nowMs: number,
   ): void {
     if (this.ttlMs === 0) return
-    this.#cache.set(token, { auth, kid, keySet: this.#current() }, untilMs, nowMs)
+    this.#cache.set(keyOf(token), { token, auth, kid, keySet: this.#current() }, untilMs, nowMs)
   }
 }
 
@@ -575,14 +598,20 @@ export function jwtAuth<Claims extends Record<string, unknown> = JWTPayload>(
     )
   }
   const verifier = createJwtVerifier(options, keys, owner)
-  return bearerMiddleware<Claims>(owner, options, (token) => verifier.verify(token))
+  return bearerMiddleware<Claims>(
+    owner,
+    options,
+    (token) => verifier.verify(token),
+    (token) => verifier.seen(token),
+  )
 }
 
 /**
  * A bearer-token scheme as a middleware: reads the `Authorization: Bearer` credential (or, with
  * `dpop`, `DPoP` and its proof), length bounded by `maxTokenLength`, and hands the token to
  * `check`. Shared by `jwtAuth` and `oidcAuth`. A token bound to a key (`cnf.jkt`) is refused as
- * `Bearer` whether DPoP is configured or not (RFC 9449 §7.2).
+ * `Bearer` whether DPoP is configured or not (RFC 9449 §7.2). `seen` says whether `check` has
+ * accepted this exact token before: its `b64token` syntax is then not checked again.
  * @internal
  */
 export function bearerMiddleware<Claims extends Record<string, unknown>>(
@@ -595,6 +624,7 @@ export function bearerMiddleware<Claims extends Record<string, unknown>>(
     readonly now?: () => number
   },
   check: (token: string) => Promise<SchemeOutcome>,
+  seen?: (token: string) => boolean,
 ): SchemeMiddleware<Claims> {
   const maxLength = options.maxTokenLength ?? 8192
   const extra =
@@ -622,7 +652,7 @@ export function bearerMiddleware<Claims extends Record<string, unknown>>(
       : {}),
     hasEntryOptions: hasEntryOptions(options),
     async authenticate(c: Context): Promise<SchemeOutcome> {
-      const read = readBearer(c, maxLength, dpop !== undefined)
+      const read = readBearer(c, maxLength, dpop !== undefined, seen)
       if ('denial' in read) return { ok: false, denial: read.denial }
       if (read.scheme === 'Bearer') {
         if (dpop?.required) return { ok: false, denial: DPOP_REQUIRED }

@@ -12,7 +12,7 @@ import {
   type JwtValidationOptions,
   jwksOptions,
 } from './jwt.ts'
-import type { EntryOptions, FetchLike, SchemeMiddleware } from './types.ts'
+import type { EntryOptions, FetchLike, SchemeMiddleware, SchemeOutcome } from './types.ts'
 
 export type { IntrospectionOptions } from './introspection.ts'
 
@@ -124,8 +124,10 @@ export function oidcAuth<Claims extends Record<string, unknown> = JWTPayload>(
         fetchImpl,
       )
     : undefined
-  return bearerMiddleware<Claims>(owner, options, async (token) => {
-    if (looksLikeJwt(token) && !(introspect && options.introspection?.introspectJwts))
+  const seen = (token: string) => verifier.seen(token)
+  const check = async (token: string): Promise<SchemeOutcome> => {
+    // A token the verifier has accepted before is a JWT: no need to decode its header again.
+    if (seen(token) || (looksLikeJwt(token) && !(introspect && options.introspection?.introspectJwts)))
       return verifier.verify(token)
     if (!introspect) {
       return {
@@ -134,7 +136,8 @@ export function oidcAuth<Claims extends Record<string, unknown> = JWTPayload>(
       }
     }
     return introspect(token)
-  })
+  }
+  return bearerMiddleware<Claims>(owner, options, check, seen)
 }
 
 /** Three base64url parts whose first decodes to a JSON object with `alg`. */

@@ -65,29 +65,36 @@ export function compilePublicPaths(
     const methods = method === undefined ? undefined : new Set(method === 'GET' ? ['GET', 'HEAD'] : [method])
     return { methods, segments, rest }
   })
-  // Per request: one split, and only once a rule's method matches; no closures.
+  // Per request: the path is walked segment by segment in place (no split, no closures), and only
+  // for rules whose method matches.
   return (method, path) => {
-    let actual: string[] | undefined
     for (const rule of rules) {
       if (rule.methods && !rule.methods.has(method)) continue
-      actual ??= path.split('/')
-      // actual[0] is the empty string before the leading "/".
-      const count = actual.length - 1
-      const segments = rule.segments
-      if (rule.rest ? count <= segments.length : count !== segments.length) continue
-      let matched = true
-      for (let i = 0; i < segments.length; i++) {
-        const s = segments[i] as string
-        const a = actual[i + 1] as string
-        if (s.startsWith(':') ? a.length === 0 : s !== a) {
-          matched = false
-          break
-        }
-      }
-      if (matched) return true
+      if (matches(rule.segments, rule.rest, path)) return true
     }
     return false
   }
+}
+
+/**
+ * Whether `path` (starting with `/`) has exactly the rule's segments (`:name` matching any
+ * non-empty one) or, for a rule ending in `/*`, those and at least one more (possibly empty).
+ */
+function matches(segments: readonly string[], rest: boolean, path: string): boolean {
+  // `start` is where the next segment begins; past the end, the path has no segments left.
+  let start = 1
+  for (const segment of segments) {
+    if (start > path.length) return false
+    let end = path.indexOf('/', start)
+    if (end === -1) end = path.length
+    if (segment.charCodeAt(0) === 58 /* ':' */) {
+      if (end === start) return false
+    } else if (end - start !== segment.length || !path.startsWith(segment, start)) {
+      return false
+    }
+    start = end + 1
+  }
+  return rest === start <= path.length
 }
 
 /** A real CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. */

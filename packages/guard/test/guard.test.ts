@@ -12,6 +12,7 @@ import {
   jwtAuth,
   requireScopes,
 } from '../src/index.ts'
+import { compilePublicPaths } from '../src/paths.ts'
 import { AUDIENCE, accessToken, get, protectedApp, recorder, testIdp, withToken } from './helpers.ts'
 
 const KEY = 'ci-key-0123456789abcdef'
@@ -166,6 +167,39 @@ describe('public paths', () => {
     // %2F stays encoded for router and guard alike: one segment, not public, not /collections.
     const encoded = await get(app, '/openapi%2Fx', { 'x-api-key': KEY })
     expect(await encoded.text()).toBe('handler for /openapi%2Fx')
+  })
+
+  it('matches as a segment-by-segment reading of the rules would, on random paths', () => {
+    const rules = ['/openapi', 'GET /conformance', '/collections/:id', '/docs/*', '/', 'POST /a/:b/c/*']
+    const isPublic = compilePublicPaths(rules, 'test') as (method: string, path: string) => boolean
+    // The model: split both into segments and compare them one by one.
+    const model = (method: string, path: string) =>
+      rules.some((entry) => {
+        const [m, p] = entry.includes(' ') ? (entry.split(' ') as [string, string]) : [undefined, entry]
+        if (m !== undefined && m !== method && !(m === 'GET' && method === 'HEAD')) return false
+        const want = p.split('/').slice(1)
+        const rest = want[want.length - 1] === '*'
+        if (rest) want.pop()
+        const have = path.split('/').slice(1)
+        if (rest ? have.length <= want.length : have.length !== want.length) return false
+        return want.every((w, i) => (w.startsWith(':') ? (have[i] as string).length > 0 : w === have[i]))
+      })
+    const pieces = ['', 'openapi', 'conformance', 'collections', 'docs', 'a', 'b', 'c', 'x', 'openapi2']
+    let seed = 7
+    const random = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed % n
+    }
+    for (let i = 0; i < 20_000; i++) {
+      const segments = Array.from({ length: random(5) + 1 }, () => pieces[random(pieces.length)] as string)
+      const path = `/${segments.join('/')}`
+      const method = ['GET', 'HEAD', 'POST', 'DELETE'][random(4)] as string
+      expect({ method, path, public: isPublic(method, path) }).toEqual({
+        method,
+        path,
+        public: model(method, path),
+      })
+    }
   })
 
   it('a method-qualified entry covers only that method (GET also covers HEAD)', async () => {

@@ -10,7 +10,17 @@ import {
   jwtAuth,
   protectedResourceMetadata,
 } from '../src/index.ts'
-import { AUDIENCE, accessToken, protectedApp, recorder, signed, testIdp, withToken } from './helpers.ts'
+import {
+  AUDIENCE,
+  accessToken,
+  b64url,
+  payloadOf,
+  protectedApp,
+  recorder,
+  signed,
+  testIdp,
+  withToken,
+} from './helpers.ts'
 
 let idp: MockIdp
 beforeAll(async () => {
@@ -145,6 +155,22 @@ describe('jwtAuth configuration', () => {
     expect(log.events.map((e) => e.reason)).toEqual(['ok', 'not_yet_valid'])
     const strict = protectedApp(jwtAuth({ ...base(), clockTolerance: 0 }))
     expect((await withToken(strict, await signed(idp, { iat: now + 120 }))).status).toBe(401)
+  })
+
+  it('a cached token answers only for itself: another token ending in the same signature is verified (and refused)', async () => {
+    const log = recorder()
+    const app = protectedApp(jwtAuth({ ...base(), cache: { ttlMs: 600_000 }, onEvent: log.onEvent }))
+    const genuine = await accessToken(idp, { scope: 'read' })
+    expect((await withToken(app, genuine)).status).toBe(200)
+    // The cache files tokens under their last characters: the genuine signature on other claims
+    // lands on the same entry and must still be verified.
+    const [header, , signature] = genuine.split('.')
+    const forged = `${header}.${b64url(JSON.stringify({ ...payloadOf(genuine), scope: 'admin' }))}.${signature}`
+    expect(forged.slice(-64)).toBe(genuine.slice(-64))
+    const refused = await withToken(app, forged)
+    expect(refused.status).toBe(401)
+    expect((await withToken(app, genuine)).status).toBe(200)
+    expect(log.events.map((e) => e.reason)).toEqual(['ok', 'bad_signature', 'ok'])
   })
 
   it('forgets a cached token once a refetched JWKS no longer holds its kid', async () => {
