@@ -86,6 +86,9 @@ export function exec(
       clearTimeout(timer)
       resolve({ code, stdout, stderr })
     })
+    // A program that exits without reading its stdin (git, a helper that refuses) makes this write
+    // fail with EPIPE: what it printed and its exit code are the result, not the write.
+    child.stdin.on('error', () => {})
     child.stdin.end(input)
   })
 }
