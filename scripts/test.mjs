@@ -162,6 +162,11 @@ async function binaries() {
       'packages/cli/test/cli.node.test.ts',
       'packages/cli/test/keychain.node.test.ts',
       'packages/mock-idp/test/program.node.test.ts',
+      'packages/gateway/test/process.node.test.ts',
+      'packages/gateway/test/modes.node.test.ts',
+      'packages/gateway/test/paths.node.test.ts',
+      'packages/gateway/test/dpop.node.test.ts',
+      'packages/gateway/test/streaming.node.test.ts',
     ],
     {
       env: {
@@ -169,6 +174,7 @@ async function binaries() {
         KEYFOB_TEST_BUILT: '1',
         KEYFOB_TEST_BIN: join(binDir, 'linux-x64', 'keyfob'),
         KEYFOB_TEST_MOCK_IDP_BIN: join(binDir, 'linux-x64', 'keyfob-mock-idp'),
+        KEYFOB_TEST_GATEWAY_BIN: join(binDir, 'linux-x64', 'keyfob-guard'),
       },
     },
   )

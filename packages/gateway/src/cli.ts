@@ -38,8 +38,18 @@ export function settingsOf(
 
 /** Prints (unless `print` is false) why the gateway could not start; 2 for a setting the guard refuses, else 1. */
 export function startFailure(error: unknown, print = true): number {
-  if (print) process.stderr.write(`keyfob-guard: ${(error as Error).message}\n`)
+  if (print) process.stderr.write(`keyfob-guard: ${startMessage(error)}\n`)
   return isGuardError(error) ? 2 : 1
+}
+
+/**
+ * Why the gateway could not start, in one line: the error's message, and its code when the message
+ * does not say it (Bun's "Failed to start server. Is port 8080 in use?" is an `EADDRINUSE`).
+ */
+export function startMessage(error: unknown): string {
+  const message = (error as Error | undefined)?.message ?? String(error)
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message
 }
 
 /** The startup line with the port actually bound (the settings may say 0). */

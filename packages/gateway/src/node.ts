@@ -11,7 +11,7 @@ import {
 } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { announce, settingsOf, startFailure, untilSignal } from './cli.ts'
+import { announce, settingsOf, startFailure, startMessage, untilSignal } from './cli.ts'
 import type { GatewaySettings } from './config.ts'
 import { cedarEngine, createGateway, type Gateway } from './gateway.ts'
 import { ALREADY_SENT, type NodeBindings, nodeListener } from './listener.ts'
@@ -68,30 +68,33 @@ export function nodeForwarder(agentOptions: { readonly maxSockets?: number } = {
         if (typeof value === 'string') headers.push(name, value)
         else for (const v of value) headers.push(name, v)
       }
-      let answered = false
+      // `waiting` until the upstream answered (`responded`) or the wait ended (`gone`: timed out,
+      // failed): an error while waiting is a 502, one after the response began cuts the client's
+      // response short, and one after the wait ended (the upstream request destroyed by the
+      // timeout: Bun reports that as an error too) must leave the 504 alone.
+      let state: 'waiting' | 'responded' | 'gone' = 'waiting'
       const upstream = send({ ...base, method: request.method, path: request.path, headers })
       const timer = setTimeout(() => {
-        if (answered) return
-        answered = true
+        if (state !== 'waiting') return
+        state = 'gone'
         upstream.destroy()
         reject(timeoutError(request.timeoutMs))
       }, request.timeoutMs)
       upstream.on('error', (error) => {
         clearTimeout(timer)
-        if (answered) {
-          outgoing.destroy(error)
-          return
+        if (state === 'responded') outgoing.destroy(error)
+        else if (state === 'waiting') {
+          state = 'gone'
+          reject(unreachableError(error))
         }
-        answered = true
-        reject(unreachableError(error))
       })
       upstream.on('response', (response) => {
         clearTimeout(timer)
-        if (answered) {
+        if (state !== 'waiting') {
           response.destroy()
           return
         }
-        answered = true
+        state = 'responded'
         const headers = endToEndRaw(response.rawHeaders, request.responseHeaders)
         outgoing.writeHead(response.statusCode ?? 502, response.statusMessage, headers)
         response.pipe(outgoing)
@@ -249,7 +252,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       // The primary prints it once and stops, instead of every worker printing it in a loop.
       const failure: StartFailure = {
         type: START_FAILED,
-        message: `keyfob-guard: ${(error as Error).message}`,
+        message: `keyfob-guard: ${startMessage(error)}`,
         code: startFailure(error, false),
       }
       await new Promise<void>((resolve) => process.send?.(failure, undefined, {}, () => resolve()))

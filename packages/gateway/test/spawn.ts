@@ -9,9 +9,15 @@ export const ROOT: string = fileURLToPath(new URL('../../../', import.meta.url))
 const NODE_BIN = fileURLToPath(new URL('../bin/keyfob-guard.mjs', import.meta.url))
 const WEB_BIN = fileURLToPath(new URL('../bin/keyfob-guard-web.mjs', import.meta.url))
 
-/** How each runtime starts the gateway. */
+/**
+ * How each runtime starts the gateway. `KEYFOB_TEST_GATEWAY_BIN` names a standalone `keyfob-guard`
+ * executable (scripts/build-bin.mjs) to run in place of the Node bin: `npm test` runs the process
+ * suites against it too.
+ */
 export const RUNTIMES: Readonly<Record<'node' | 'deno' | 'bun', readonly string[]>> = {
-  node: [process.execPath, NODE_BIN],
+  node: process.env.KEYFOB_TEST_GATEWAY_BIN
+    ? [process.env.KEYFOB_TEST_GATEWAY_BIN]
+    : [process.execPath, NODE_BIN],
   deno: [`${ROOT}node_modules/.bin/deno`, 'run', '-A', '--config', `${ROOT}deno.test.json`, WEB_BIN],
   bun: [`${ROOT}node_modules/.bin/bun`, WEB_BIN],
 }
