@@ -183,8 +183,9 @@ describe(`keyfob-mock-idp as a process (${standalone ?? 'the npm bin'})`, () => 
         'authorization_pending',
       ])
       expect((await control(`/devices/${device.user_code}/approve`, { sub: 'ada' })).status).toBe(200)
-      // The pending poll came just now: wait out the interval rather than meet slow_down.
-      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      // The pending poll came just now: move the IdP's clock past the interval rather than meet
+      // slow_down (the control plane's clock is the one the token endpoint reads).
+      expect((await control('/clock', { advanceMs: 1_100 })).status).toBe(200)
       const tokens = (await (await poll()).json()) as { access_token?: string; error?: string }
       expect(tokens).toEqual(expect.objectContaining({ access_token: expect.any(String) }))
       const user = await fetch(`${idp.issuer}/userinfo`, {
