@@ -379,7 +379,7 @@ function protection(
       schemes,
       ...(settings.combine !== undefined ? { combine: settings.combine } : {}),
       publicPaths,
-      ...(onEvent ? { onEvent } : {}),
+      ...events,
     }) as MiddlewareHandler,
   ]
   // Authorization runs only on requests the guard authenticated: a public path carries no caller.

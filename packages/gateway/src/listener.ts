@@ -96,7 +96,7 @@ interface LightRequest {
 }
 
 /** The client's headers as a `Headers` (built once, on first use). */
-function headersOf(incoming: IncomingMessage): Headers {
+function headersFromRaw(incoming: IncomingMessage): Headers {
   const headers = new Headers()
   const raw = incoming.rawHeaders
   for (let i = 0; i < raw.length; i += 2) {
@@ -121,7 +121,7 @@ const lightPrototype = {
   },
   get headers(): Headers {
     const self = this as unknown as LightRequest
-    self[HEADERS] ??= headersOf(self[INCOMING])
+    self[HEADERS] ??= headersFromRaw(self[INCOMING])
     return self[HEADERS]
   },
   get signal(): AbortSignal {
